@@ -1,0 +1,63 @@
+"""The ``kubedingtalk`` command: parse arguments, load settings, hand over.
+
+Exit codes: 0 success, 1 a runtime failure, 2 bad settings or bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Mapping, Sequence
+
+from kubedingtalk import __version__, log
+from kubedingtalk.config import ConfigError, Settings
+
+EXIT_USAGE = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kubedingtalk",
+        description="Watch a Kubernetes cluster and announce failing pods in a DingTalk group.",
+        epilog="Settings come from environment variables; see the README or `kubedingtalk config`.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.add_parser(
+        "run", help="start the service (the default)",
+        description="Watch pods and post alerts until SIGTERM or SIGINT; exits 0 after a clean stop.",
+    )
+    commands.add_parser(
+        "config", help="print the effective settings as JSON, secrets redacted",
+        description="Validate the environment's settings and print them as JSON (secrets as ***). "
+                    "Exits 2 with one line per problem when they are invalid.",
+    )
+    return parser
+
+
+def load_settings(environ: Mapping[str, str]) -> Settings | None:
+    """Settings, or None after printing every problem to stderr."""
+    try:
+        return Settings.from_env(environ)
+    except ConfigError as exc:
+        print("kubedingtalk: invalid settings:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return None
+
+
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    env = os.environ if environ is None else environ
+    settings = load_settings(env)
+    if settings is None:
+        return EXIT_USAGE
+    if args.command == "config":
+        print(json.dumps(settings.redacted(), indent=2))
+        return 0
+    log.configure(settings.log_level, settings.log_format, settings.secrets())
+    from kubedingtalk.service import run
+
+    return run(settings)

@@ -1,0 +1,61 @@
+"""The command line as a user meets it: a real process, real exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+from tests.helpers import wait_for
+
+ENV = {k: v for k, v in os.environ.items() if not k.startswith(("DINGTALK_", "KUBE_", "TICK_", "LOG_"))}
+
+
+def kubedingtalk(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "kubedingtalk", *args], env={**ENV, **env},
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_config_names_every_bad_variable_and_exits_2() -> None:
+    done = kubedingtalk("config", TICK_RATE="abc", KUBE_NAMESPACES_ONLY="[1", DINGTALK_TOKEN="t")
+    assert done.returncode == 2
+    assert "TICK_RATE='abc'" in done.stderr and "KUBE_NAMESPACES_ONLY='[1'" in done.stderr
+    assert done.stdout == ""
+
+
+def test_config_prints_settings_without_the_token() -> None:
+    done = kubedingtalk("config", DINGTALK_TOKEN="https://oapi.dingtalk.com/robot/send?access_token=abc",
+                        KUBE_NAMESPACES_ONLY="default,prod")
+    assert done.returncode == 0, done.stderr
+    assert "abc" not in done.stdout + done.stderr
+    shown = json.loads(done.stdout)
+    assert shown["DINGTALK_TOKEN"] == "***" and shown["KUBE_NAMESPACES_ONLY"] == ["default", "prod"]
+    assert shown["TICK_RATE"] == 15000
+
+
+def test_run_with_bad_settings_exits_2_before_starting() -> None:
+    done = kubedingtalk("run", HTTP_PORT="x", DINGTALK_TOKEN="t")
+    assert done.returncode == 2 and "HTTP_PORT='x'" in done.stderr
+
+
+def test_help_lists_the_commands() -> None:
+    done = kubedingtalk("--help")
+    assert done.returncode == 0 and "run" in done.stdout and "config" in done.stdout
+
+
+def test_sigterm_stops_the_service_cleanly() -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "kubedingtalk"], env={**ENV, "DRY_RUN": "true"},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    try:
+        assert proc.stdout is not None
+        wait_for(lambda: lines.append(proc.stdout.readline()) or "service started" in lines[-1], timeout=30)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        proc.kill()
+        proc.wait()
+    started = json.loads(lines[-1])
+    assert started["event"] == "service started" and started["level"] == "info"
