@@ -407,7 +407,9 @@ def pod_status_text(pod: Mapping[str, Any]) -> str:
     if pod.get("metadata", {}).get("deletionTimestamp"):
         return "Terminating"
     status = pod.get("status") or {}
-    text = status.get("reason") or status.get("phase") or "Unknown"
+    if status.get("reason"):
+        return str(status["reason"])
+    text = status.get("phase") or "Unknown"
     for cs in status.get("initContainerStatuses") or []:
         state = cs.get("state") or {}
         if "waiting" in state and state["waiting"].get("reason") not in (None, "PodInitializing"):
