@@ -34,6 +34,11 @@ def _parser() -> argparse.ArgumentParser:
         description="Validate the environment's settings and print them as JSON (secrets as ***). "
                     "Exits 2 with one line per problem when they are invalid.",
     )
+    commands.add_parser(
+        "demo", help="play a failure scenario against the embedded emulators",
+        description="Start the embedded Kubernetes and DingTalk emulators, play a scenario of failing and "
+                    "healthy pods, and show what the DingTalk group would see. Needs no cluster, token or network.",
+    )
     return parser
 
 
@@ -50,6 +55,10 @@ def load_settings(environ: Mapping[str, str]) -> Settings | None:
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "demo":
+        from kubedingtalk import demo
+
+        return demo.run()
     env = os.environ if environ is None else environ
     settings = load_settings(env)
     if settings is None:

@@ -198,6 +198,19 @@ class Variable:
     doc: str
     secret: bool = False
 
+    @property
+    def default_text(self) -> str:
+        """The default as a user would write it in the environment."""
+        if self.default in (None, "", ()):
+            return "(unset)"
+        if isinstance(self.default, bool):
+            return "true" if self.default else "false"
+        return str(self.default)
+
+    def table_row(self) -> str:
+        """This variable's row in the README's settings table."""
+        return f"| `{self.env}` | `{self.default_text}` | {self.doc} |"
+
 
 VARIABLES: tuple[Variable, ...] = (
     Variable("DINGTALK_TOKEN", "dingtalk_token", _token, None,

@@ -168,3 +168,11 @@ def test_settings_are_frozen() -> None:
     s = settings()
     with pytest.raises(AttributeError):
         s.tick_rate_ms = 1  # type: ignore[misc]
+
+
+def test_readme_documents_every_variable_with_its_default() -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    for var in VARIABLES:
+        assert var.table_row() in readme, f"README's settings table lacks or misstates {var.env}"
