@@ -28,14 +28,12 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check kubedingtalk tests bench setup.py
+	$(BIN)/ruff check kubedingtalk tests setup.py
 	$(BIN)/mypy kubedingtalk
 
-bench: $(STAMP)
-	$(BIN)/python -m bench
-
-bench-quick: $(STAMP)
-	$(BIN)/python -m bench --quick
+# The benchmarks (issue 9) are not written yet: say so rather than pass.
+bench bench-quick:
+	@echo "make $@: no benchmarks yet (bench/ comes with the pipeline)" >&2; exit 1
 
 image:
 	docker build -f docker/Dockerfile -t $(IMAGE) .
