@@ -8,6 +8,8 @@ import signal
 import subprocess
 import sys
 
+import pytest
+
 from tests.helpers import wait_for
 
 ENV = {k: v for k, v in os.environ.items() if not k.startswith(("DINGTALK_", "KUBE_", "TICK_", "LOG_"))}
@@ -45,14 +47,15 @@ def test_help_lists_the_commands() -> None:
     assert done.returncode == 0 and "run" in done.stdout and "config" in done.stdout
 
 
-def test_sigterm_stops_the_service_cleanly() -> None:
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_signals_stop_the_service_cleanly(signum: signal.Signals) -> None:
     proc = subprocess.Popen([sys.executable, "-m", "kubedingtalk"], env={**ENV, "DRY_RUN": "true"},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lines: list[str] = []
     try:
         assert proc.stdout is not None
         wait_for(lambda: lines.append(proc.stdout.readline()) or "service started" in lines[-1], timeout=30)
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signum)
         assert proc.wait(timeout=30) == 0
     finally:
         proc.kill()
