@@ -34,6 +34,13 @@ def _parser() -> argparse.ArgumentParser:
         description="Validate the environment's settings and print them as JSON (secrets as ***). "
                     "Exits 2 with one line per problem when they are invalid.",
     )
+    check = commands.add_parser(
+        "check-pod", help="would this pod alert, and why?",
+        description="Read what `kubectl get pod(s) -o json` prints (a Pod, a PodList or a List) and print one "
+                    "JSON object per finding per line, with the service's own rules. NOT_READY_MIN_TIME applies.",
+    )
+    check.add_argument("file", nargs="?", default="-", help="a file, or - for standard input (the default)")
+    check.add_argument("--now", help="evaluate at this RFC 3339 time instead of the current time")
     commands.add_parser(
         "demo", help="play a failure scenario against the embedded emulators",
         description="Start the embedded Kubernetes and DingTalk emulators, play a scenario of failing and "
@@ -60,6 +67,10 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
 
         return demo.run()
     env = os.environ if environ is None else environ
+    if args.command == "check-pod":
+        from kubedingtalk import check_pod
+
+        return check_pod.run(args.file, args.now, env)
     settings = load_settings(env)
     if settings is None:
         return EXIT_USAGE

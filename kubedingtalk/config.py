@@ -330,6 +330,18 @@ class Settings:
         return out
 
 
+def read_variable(environ: Mapping[str, str], env: str) -> Any:
+    """One variable alone, for commands that need a setting but not a whole service's worth."""
+    var = next(v for v in VARIABLES if v.env == env)
+    raw = environ.get(env)
+    if raw is None or raw.strip() == "":
+        return var.default
+    try:
+        return var.parse(raw)
+    except _Invalid as exc:
+        raise ConfigError([f"{env}={'***' if var.secret else raw!r}: expected {exc}"]) from None
+
+
 def _cross_checks(values: Mapping[str, Any]) -> list[str]:
     problems = []
     if values.get("dingtalk_token") is None and not values.get("dry_run"):
