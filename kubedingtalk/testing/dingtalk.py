@@ -27,6 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from kubedingtalk.signing import signature
+from kubedingtalk.testing.loopback import serve, shutdown
 
 MAX_BODY_BYTES = 20_000
 TIMESTAMP_TOLERANCE_MS = 3_600_000
@@ -206,21 +207,15 @@ class DingTalkServer:
         return f"{self.url}/robot/send?access_token={urllib.parse.quote(token, safe='')}"
 
     def start(self) -> DingTalkServer:
-        httpd = ThreadingHTTPServer((self.host, self.port), _handler_for(self))
-        httpd.daemon_threads = True
-        self._httpd, self.port = httpd, httpd.server_address[1]
-        self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="dingtalk-emulator", daemon=True)
-        self._thread.start()
+        self._httpd, self._thread = serve(_RobotHandler, self.host, self.port, "dingtalk-emulator",
+                                          robot_server=self)
+        self.port = self._httpd.server_address[1]
         return self
 
     def stop(self) -> None:
         httpd, self._httpd = self._httpd, None
-        if httpd is not None:
-            httpd.shutdown()
-            httpd.server_close()
-        if self._thread:
-            self._thread.join(5)
+        if httpd is not None and self._thread is not None:
+            shutdown(httpd, self._thread)
 
     def __enter__(self) -> DingTalkServer:
         return self.start()
@@ -321,13 +316,6 @@ class DingTalkServer:
         if abs(now * 1000 - timestamp) > TIMESTAMP_TOLERANCE_MS:
             return "timestamp"
         return None if sign == signature(secret, timestamp) else "sign"
-
-
-def _handler_for(server: DingTalkServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(_RobotHandler):
-        robot_server = server
-
-    return Handler
 
 
 class _RobotHandler(BaseHTTPRequestHandler):

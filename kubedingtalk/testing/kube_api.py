@@ -45,6 +45,7 @@ from kubedingtalk.testing.kube_store import (
     Store,
     expired,
 )
+from kubedingtalk.testing.loopback import serve, shutdown
 from kubedingtalk.testing.selectors import SelectorError, field_matcher, label_matcher
 
 VERSION_INFO = {"major": "1", "minor": "31", "gitVersion": "v1.31.0-kube-dingtalk-emulator",
@@ -151,15 +152,9 @@ class KubeApiServer:
         return f"{self.scheme}://{self.host}:{self.port}"
 
     def start(self) -> KubeApiServer:
-        httpd = ThreadingHTTPServer((self.host, self.port), _handler_for(self))
-        httpd.daemon_threads = True
-        if self._ssl:
-            httpd.socket = self._ssl.wrap_socket(httpd.socket, server_side=True, do_handshake_on_connect=False)
-        self._httpd = httpd
-        self.port = httpd.server_address[1]
-        self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="kube-api-emulator", daemon=True)
-        self._thread.start()
+        self._httpd, self._thread = serve(_ApiHandler, self.host, self.port, "kube-api-emulator",
+                                          context=self._ssl, api=self)
+        self.port = self._httpd.server_address[1]
         return self
 
     def stop(self) -> None:
@@ -167,12 +162,9 @@ class KubeApiServer:
         httpd, self._httpd = self._httpd, None
         if httpd is None:
             return
-        httpd.shutdown()
-        httpd.server_close()
+        assert self._thread is not None
+        shutdown(httpd, self._thread)
         self._cut(self._connections)
-        self.store.wake_all()
-        if self._thread:
-            self._thread.join(5)
 
     def restart(self) -> None:
         """Stop, then serve again on the same port with the same objects and history."""
@@ -447,13 +439,6 @@ def _table(res: Resource, items: list[Obj], rv: str, continue_token: str) -> Obj
             "columnDefinitions": [{"name": n, "type": t, "format": f, "description": n, "priority": 0}
                                   for n, t, f in columns],
             "rows": rows}
-
-
-def _handler_for(server: KubeApiServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(_ApiHandler):
-        api = server
-
-    return Handler
 
 
 class _ApiHandler(BaseHTTPRequestHandler):

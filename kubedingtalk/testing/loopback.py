@@ -1,0 +1,28 @@
+"""The threaded loopback HTTP serving both emulators share: start on a port, stop promptly."""
+
+from __future__ import annotations
+
+import ssl
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+def serve(handler: type[BaseHTTPRequestHandler], host: str, port: int, name: str, *,
+          context: ssl.SSLContext | None = None, **handler_attrs: Any) -> tuple[ThreadingHTTPServer, threading.Thread]:
+    """Serve ``handler`` (bound to ``handler_attrs``) on a daemon thread; port 0 picks a free one."""
+    bound = type(handler.__name__, (handler,), handler_attrs)
+    httpd = ThreadingHTTPServer((host, port), bound)
+    httpd.daemon_threads = True
+    if context is not None:
+        # The handshake happens in the connection's own thread, not in the accept loop.
+        httpd.socket = context.wrap_socket(httpd.socket, server_side=True, do_handshake_on_connect=False)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, name=name, daemon=True)
+    thread.start()
+    return httpd, thread
+
+
+def shutdown(httpd: ThreadingHTTPServer, thread: threading.Thread) -> None:
+    httpd.shutdown()
+    httpd.server_close()
+    thread.join(5)
