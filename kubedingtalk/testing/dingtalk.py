@@ -27,7 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from kubedingtalk.signing import signature
-from kubedingtalk.testing.loopback import serve, shutdown
+from kubedingtalk.testing.loopback import run_until_interrupted, serve, shutdown
 
 MAX_BODY_BYTES = 20_000
 TIMESTAMP_TOLERANCE_MS = 3_600_000
@@ -386,13 +386,7 @@ def main(argv: list[str] | None = None) -> int:
     server.on_message = lambda m: print(m.render() + "\n", flush=True)
     server.start()
     print(f"DingTalk robot emulator: DINGTALK_TOKEN={server.webhook_url(args.token)}", flush=True)
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
-    return 0
+    return run_until_interrupted(server.stop)
 
 
 if __name__ == "__main__":

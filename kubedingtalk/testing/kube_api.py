@@ -45,7 +45,7 @@ from kubedingtalk.testing.kube_store import (
     Store,
     expired,
 )
-from kubedingtalk.testing.loopback import serve, shutdown
+from kubedingtalk.testing.loopback import run_until_interrupted, serve, shutdown
 from kubedingtalk.testing.selectors import SelectorError, field_matcher, label_matcher
 
 VERSION_INFO = {"major": "1", "minor": "31", "gitVersion": "v1.31.0-kube-dingtalk-emulator",
@@ -807,14 +807,7 @@ def main(argv: list[str] | None = None) -> int:
     server.start()
     path = server.write_kubeconfig(args.kubeconfig)
     print(f"Kubernetes API emulator serving {server.url}; kubeconfig written to {path}", flush=True)
-    stop = threading.Event()
-    try:
-        stop.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
-    return 0
+    return run_until_interrupted(server.stop)
 
 
 if __name__ == "__main__":

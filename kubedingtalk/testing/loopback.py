@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 import ssl
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -26,3 +28,16 @@ def shutdown(httpd: ThreadingHTTPServer, thread: threading.Thread) -> None:
     httpd.shutdown()
     httpd.server_close()
     thread.join(5)
+
+
+def run_until_interrupted(stop: Callable[[], None]) -> int:
+    """For the emulators' command lines: block until Ctrl-C or SIGTERM, then ``stop``."""
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    try:
+        done.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop()
+    return 0
