@@ -257,6 +257,19 @@ def test_faults_expire_next_list_and_watch(kube_api: KubeApiServer) -> None:
     assert raw.watch(NS_PODS, timeoutSeconds=1).status == 200
 
 
+def test_faults_expire_next_continuation_only(kube_api: KubeApiServer) -> None:
+    for i in range(3):
+        kube_api.create(pods.pod(f"p{i}", owner=None))
+    raw = Raw(kube_api)
+    kube_api.expire_next(continue_count=1)
+    status, first, _ = raw.request("GET", NS_PODS + "?limit=2")
+    assert status == 200 and first["metadata"]["continue"]
+    status, body, _ = raw.request("GET", NS_PODS + "?limit=2&continue=" + first["metadata"]["continue"])
+    assert status == 410 and body["reason"] == "Expired"
+    status, _, _ = raw.request("GET", NS_PODS + "?limit=2&continue=" + first["metadata"]["continue"])
+    assert status == 200
+
+
 def test_close_watches_drops_the_connection(kube_api: KubeApiServer) -> None:
     w = Raw(kube_api).watch(NS_PODS, timeoutSeconds=60)
     wait_for(lambda: kube_api.open_watches == 1)

@@ -76,6 +76,7 @@ class _Faults:
     fail_status: int = 500
     retry_after: int | None = None
     expire_lists: int = 0
+    expire_continues: int = 0
     expire_watches: int = 0
     latency: float = 0.0
     stalled: bool = False
@@ -259,11 +260,16 @@ class KubeApiServer:
             self._faults.stalled = stalled
         self.store.wake_all()
 
-    def expire_next(self, list_count: int = 0, watch_count: int = 0) -> None:
-        """Answer the next lists and/or watches with HTTP 410 Gone."""
+    def expire_next(self, list_count: int = 0, watch_count: int = 0, continue_count: int = 0) -> None:
+        """Answer the next lists and/or watches with HTTP 410 Gone.
+
+        ``continue_count`` expires only list requests that carry a ``continue`` token: the
+        continuation of a long paginated list, after its first page succeeded.
+        """
         with self._lock:
             self._faults.expire_lists += list_count
             self._faults.expire_watches += watch_count
+            self._faults.expire_continues += continue_count
 
     def expire_watches(self) -> None:
         """Send an ERROR event with a 410 Status into every open watch, then end it."""
@@ -313,7 +319,7 @@ class KubeApiServer:
                 conn.shutdown(socket.SHUT_RDWR)
         self.store.wake_all()
 
-    def _take_fault(self, verb: str) -> ApiError | None:
+    def _take_fault(self, verb: str, continued: bool = False) -> ApiError | None:
         with self._lock:
             f = self._faults
             if f.fail_count > 0:
@@ -325,6 +331,9 @@ class KubeApiServer:
                 if f.retry_after is not None:
                     err.details["retryAfterSeconds"] = f.retry_after
                 return err
+            if verb == "list" and continued and f.expire_continues > 0:
+                f.expire_continues -= 1
+                return expired("The provided continue parameter is too old to display a consistent list result.")
             if verb == "list" and f.expire_lists > 0:
                 f.expire_lists -= 1
                 return expired("The provided continue parameter is too old to display a consistent list result.")
@@ -608,7 +617,7 @@ class _ApiHandler(BaseHTTPRequestHandler):
             self.api.requests[(verb, res.plural)] += 1
         if not grant.allows(verb, scope_ns):
             raise self._forbidden(grant, verb, res, scope_ns, sub)
-        fault = self.api._take_fault(verb)
+        fault = self.api._take_fault(verb, bool(params.get("continue")))
         if fault:
             raise fault
         ns = namespace or ""
