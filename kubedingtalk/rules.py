@@ -31,6 +31,7 @@ class Finding:
     exit_code: int | None = None
     restart_count: int | None = None
     node: str | None = None
+    at_mobiles: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +43,7 @@ class RuleSettings:
 
 def _finding(rec: PodRecord, kind: str, reason: str, message: str | None, **extra: object) -> Finding:
     return Finding(rec.namespace, rec.name, rec.workload_kind, rec.workload_name, kind, reason,
-                   (message or "").strip(), node=rec.node, **extra)  # type: ignore[arg-type]
+                   (message or "").strip(), node=rec.node, at_mobiles=rec.at_mobiles, **extra)  # type: ignore[arg-type]
 
 
 def _restarted_badly(cs: ContainerRecord) -> bool:
@@ -110,3 +111,18 @@ def evaluate(rec: PodRecord, now: float, settings: RuleSettings, previous: PodRe
             and ready.reason != "PodCompleted" and due(ready.since)):
         found.append(_finding(rec, "not_ready", ready.reason or "NotReady", ready.message, since=ready.since))
     return found
+
+
+def next_due(rec: PodRecord, now: float, settings: RuleSettings) -> float | None:
+    """When a time-based finding for this pod would become due, if it is pending and not due yet.
+
+    The scanner sets a timer for that moment instead of re-evaluating every pod on every tick.
+    """
+    if rec.ignored or rec.phase in ("Succeeded", "Failed") or rec.deleting:
+        return None
+    for cond in (rec.scheduled, rec.ready):
+        if cond is not None and cond.status == "False" and cond.since is not None:
+            due = cond.since + settings.not_ready_min_time
+            if due > now:
+                return due
+    return None

@@ -1,0 +1,156 @@
+"""The scanner: turns cache changes and due timers into announcements on the sender's queue.
+
+A pass reads only what changed since the last pass (the cache's change
+feed), plus pods whose "not ready for long enough" timer fell due, plus the
+ledger's quiet windows that ended. So a pass over 100k idle pods costs
+nothing, and a pod turning to ErrImagePull is announced within about a
+second: the thread wakes on cache changes, coalesced to one pass per
+``min_interval``, and on every tick and timer otherwise.
+"""
+
+from __future__ import annotations
+
+import heapq
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from kubedingtalk import log
+from kubedingtalk.cache import Key, PodCache
+from kubedingtalk.ledger import EVENT_KINDS, Announcement, IncidentKey, Ledger
+from kubedingtalk.records import PodRecord
+from kubedingtalk.rules import Finding, RuleSettings, evaluate, next_due
+
+_log = log.get_logger("kubedingtalk.scanner")
+
+
+@dataclass(frozen=True)
+class ScannerSettings:
+    tick: float = 15.0  # seconds (TICK_RATE)
+    min_interval: float = 1.0  # at most one change-driven pass per this many seconds
+    rules: RuleSettings = field(default_factory=RuleSettings)
+
+
+class Scanner:
+    """Evaluates the cache into the ledger; one ``scan`` per pass, run by its own thread."""
+
+    def __init__(self, cache: PodCache, ledger: Ledger, out: queue.Queue[Announcement],
+                 settings: ScannerSettings | None = None, clock: Callable[[], float] = time.time) -> None:
+        self.cache, self.ledger, self.out = cache, ledger, out
+        self.settings = settings or ScannerSettings()
+        self.clock = clock
+        self.name = "scanner"
+        self.passes = 0
+        self.evaluated = 0  # pods evaluated, all passes: proportional to changes, not to the cache
+        self._seq = 0
+        self._seen: dict[Key, PodRecord] = {}
+        self._pod_incidents: dict[Key, dict[IncidentKey, Finding]] = {}
+        self._failing: dict[IncidentKey, dict[str, Finding]] = {}
+        self._timers: list[tuple[float, Key]] = []
+        self._pending: set[Key] = set()  # changed while their namespace was not synced yet
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="scanner", daemon=True)
+
+    # -- the pure-ish pass -------------------------------------------------------
+
+    def scan(self) -> list[Announcement]:
+        """One pass at the clock's current time; the announcements are also put on the queue."""
+        now = self.clock()
+        changes = self.cache.changes_since(self._seq)
+        self._seq = changes.seq
+        keys: set[Key] = set(changes.keys) | self._pending
+        if not changes.complete:
+            keys |= set(self._seen)
+        while self._timers and self._timers[0][0] <= now:
+            keys.add(heapq.heappop(self._timers)[1])
+        self._pending = set()
+        touched: set[IncidentKey] = set()
+        out: list[Announcement] = []
+        for key in keys:
+            if not self.cache.synced(key[0]):
+                self._pending.add(key)
+                continue
+            out.extend(self._evaluate(key, now, touched))
+        for ikey in sorted(touched):
+            out.extend(self.ledger.update(ikey, self._failing.get(ikey, {}), now))
+        out.extend(self.ledger.due(now))
+        for announcement in out:
+            self.out.put(announcement)
+        self.passes += 1
+        return out
+
+    def _evaluate(self, key: Key, now: float, touched: set[IncidentKey]) -> list[Announcement]:
+        self.evaluated += 1
+        record = self.cache.get(key)
+        previous = self._seen.get(key)
+        if previous is not None and record is not None and previous.uid != record.uid:
+            previous = None  # same name, new pod (a StatefulSet replica re-created)
+        findings: list[Finding] = []
+        events: list[Announcement] = []
+        if record is None:
+            self._seen.pop(key, None)
+        else:
+            self._seen[key] = record
+            for finding in evaluate(record, now, self.settings.rules, previous):
+                if finding.kind in EVENT_KINDS:
+                    events.extend(self.ledger.event(finding, now))
+                else:
+                    findings.append(finding)
+            due = next_due(record, now, self.settings.rules)
+            if due is not None:
+                heapq.heappush(self._timers, (due, key))
+        current = {IncidentKey.of(f): f for f in findings}
+        before = self._pod_incidents.pop(key, {})
+        if current:
+            self._pod_incidents[key] = current
+        for ikey in before.keys() | current.keys():
+            if before.get(ikey) == current.get(ikey):
+                continue
+            pods = self._failing.setdefault(ikey, {})
+            if ikey in current:
+                pods[key[1]] = current[ikey]
+            else:
+                pods.pop(key[1], None)
+            if not pods:
+                del self._failing[ikey]
+            touched.add(ikey)
+        return events
+
+    def _next_wake(self, now: float) -> float:
+        candidates: Iterable[float] = (t for t in (self._timers[0][0] if self._timers else None,
+                                                    self.ledger.next_due) if t is not None)
+        return min([now + self.settings.tick, *candidates])
+
+    # -- the thread -------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def join(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)
+
+    def is_alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def _run(self) -> None:
+        last = 0.0
+        while not self._stop.is_set():
+            try:
+                self.scan()
+            except Exception:
+                _log.exception("scan failed; trying again next pass")
+            last = time.monotonic()
+            wake_at = last + max(0.0, self._next_wake(self.clock()) - self.clock())
+            # Sleep until the next tick or timer, waking early on a change, but not before min_interval.
+            while not self._stop.is_set():
+                now = time.monotonic()
+                if now >= wake_at:
+                    break
+                if self.cache.wait_for_change(self._seq, min(wake_at - now, 0.5)):
+                    self._stop.wait(max(0.0, last + self.settings.min_interval - time.monotonic()))
+                    break
