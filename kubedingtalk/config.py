@@ -88,6 +88,20 @@ def _milliseconds(minimum: int) -> Callable[[str], int]:
     return parse
 
 
+def _count(minimum: int, maximum: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        expected = f"a whole number from {minimum} to {maximum}"
+        try:
+            value = int(raw.strip())
+        except ValueError:
+            raise _Invalid(expected) from None
+        if not minimum <= value <= maximum:
+            raise _Invalid(expected)
+        return value
+
+    return parse
+
+
 def _port(raw: str) -> int:
     expected = "a TCP port number from 0 to 65535"
     try:
@@ -224,6 +238,8 @@ VARIABLES: tuple[Variable, ...] = (
              "Mobile numbers to @mention in every message (JSON array or comma-separated)."),
     Variable("DINGTALK_AT_USER_IDS", "dingtalk_at_user_ids", _mentions, (),
              "DingTalk user ids to @mention in every message (JSON array or comma-separated)."),
+    Variable("DINGTALK_RATE_PER_MINUTE", "dingtalk_rate_per_minute", _count(1, 20), 20,
+             "Most requests sent to the robot in any 60 s (DingTalk's limit is 20); more is merged."),
     Variable("TICK_RATE", "tick_rate_ms", _milliseconds(100), 15000,
              "How often the cache is evaluated, in milliseconds."),
     Variable("FLOOD_EXPIRE", "flood_expire_ms", _milliseconds(0), 60000,
@@ -254,6 +270,8 @@ VARIABLES: tuple[Variable, ...] = (
              "Port of the health and metrics endpoints (0 picks a free port)."),
     Variable("LEADER_ELECT", "leader_elect", parse_bool, False,
              "Elect a leader among replicas through a Lease; only the leader sends."),
+    Variable("SHUTDOWN_TIMEOUT", "shutdown_timeout_ms", _milliseconds(0), 10000,
+             "On SIGTERM, how long queued messages may take to flush (ms); keep under the pod's grace period."),
 )
 
 
@@ -266,6 +284,7 @@ class Settings:
     dingtalk_keyword: str = ""
     dingtalk_at_mobiles: tuple[str, ...] = ()
     dingtalk_at_user_ids: tuple[str, ...] = ()
+    dingtalk_rate_per_minute: int = 20
     tick_rate_ms: int = 15000
     flood_expire_ms: int = 60000
     not_ready_min_time_ms: int = 60000
@@ -281,6 +300,7 @@ class Settings:
     log_format: str = "json"
     http_port: int = 8080
     leader_elect: bool = False
+    shutdown_timeout_ms: int = 10000
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:

@@ -7,16 +7,28 @@ start, is first to be told to flush), and reports the ones that did not stop.
 
 from __future__ import annotations
 
+import os
+import queue
 import signal
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from types import FrameType
 from typing import Protocol
 
-from kubedingtalk import __version__, log
-from kubedingtalk.config import Settings
+from kubedingtalk import __version__, kube_client, log
+from kubedingtalk.cache import PodCache
+from kubedingtalk.config import ConfigError, Settings
+from kubedingtalk.dingtalk import DingTalkClient
+from kubedingtalk.informer import Informer, InformerOptions, informers
+from kubedingtalk.ledger import Announcement, Ledger, LedgerSettings
+from kubedingtalk.messages import Renderer
+from kubedingtalk.rules import RuleSettings
+from kubedingtalk.scanner import Scanner, ScannerSettings
+from kubedingtalk.sender import Sender, SenderSettings
 
 _log = log.get_logger("kubedingtalk.service")
+EXIT_USAGE = 2
 
 
 class Component(Protocol):
@@ -76,13 +88,52 @@ def install_signal_handlers(stop: Callable[[], None]) -> None:
     signal.signal(signal.SIGINT, handler)
 
 
-def build_components(settings: Settings) -> list[Component]:
-    """The pipeline's threads, cluster to robot. Informers, scanner and sender join here."""
-    return []
+@dataclass
+class Pipeline:
+    """The service's parts, cluster to robot, kept together so health checks and tests can look in."""
+
+    cache: PodCache
+    informers: list[Informer]
+    ledger: Ledger
+    scanner: Scanner
+    sender: Sender
+
+    @property
+    def components(self) -> list[Component]:
+        return [*self.informers, self.scanner, self.sender]
 
 
-def run(settings: Settings) -> int:
+def build(settings: Settings, environ: Mapping[str, str] = os.environ) -> Pipeline:
+    """Wire the pipeline from settings; raises ``ConfigError`` when the cluster credentials cannot load."""
+    client = kube_client.load(settings, environ)
+    cache = PodCache()
+    options = InformerOptions(label_selector=settings.kube_label_selector,
+                              exclude=frozenset(settings.kube_namespaces_exclude))
+    inbox: queue.Queue[Announcement] = queue.Queue()
+    ledger = Ledger(LedgerSettings(flood_expire=settings.flood_expire_ms / 1000,
+                                   recovery_alert=settings.recovery_alert))
+    scanner = Scanner(cache, ledger, inbox, ScannerSettings(
+        tick=settings.tick_rate_ms / 1000, rules=RuleSettings(settings.not_ready_min_time_ms / 1000)))
+    renderer = Renderer(settings.cluster_name, settings.dingtalk_keyword, settings.dingtalk_at_mobiles,
+                        settings.dingtalk_at_user_ids)
+    url = settings.webhook_url
+    robot = None if settings.dry_run or url is None else DingTalkClient(url, settings.dingtalk_secret,
+                                                                         environ=environ)
+    sender = Sender(inbox, robot, renderer, SenderSettings(
+        rate_per_minute=settings.dingtalk_rate_per_minute, shutdown_timeout=settings.shutdown_timeout_ms / 1000,
+        dry_run=settings.dry_run))
+    return Pipeline(cache, informers(client, cache, settings.kube_namespaces_only, options), ledger, scanner,
+                    sender)
+
+
+def run(settings: Settings, environ: Mapping[str, str] = os.environ) -> int:
     _log.info("kube-dingtalk starting", version=__version__, settings=settings.redacted())
-    service = Service(build_components(settings))
+    try:
+        pipeline = build(settings, environ)
+    except ConfigError as err:
+        for problem in err.problems:
+            _log.error("cannot start", problem=problem)
+        return EXIT_USAGE
+    service = Service(pipeline.components, stop_timeout=settings.shutdown_timeout_ms / 1000 + 5)
     install_signal_handlers(service.stop)
     return service.run()

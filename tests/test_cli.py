@@ -7,9 +7,11 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+from kubedingtalk.testing.kube_api import KubeApiServer
 from tests.helpers import wait_for
 
 ENV = {k: v for k, v in os.environ.items() if not k.startswith(("DINGTALK_", "KUBE_", "TICK_", "LOG_"))}
@@ -47,9 +49,18 @@ def test_help_lists_the_commands() -> None:
     assert done.returncode == 0 and "run" in done.stdout and "config" in done.stdout
 
 
+def test_run_without_a_cluster_exits_2_naming_the_setting() -> None:
+    done = kubedingtalk("run", DRY_RUN="true")
+    assert done.returncode == 2
+    (problem,) = [json.loads(line) for line in done.stdout.splitlines() if '"cannot start"' in line]
+    assert "KUBE_USE_CLUSTER=true: not running in a cluster" in problem["problem"]
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_signals_stop_the_service_cleanly(signum: signal.Signals) -> None:
-    proc = subprocess.Popen([sys.executable, "-m", "kubedingtalk"], env={**ENV, "DRY_RUN": "true"},
+def test_signals_stop_the_service_cleanly(signum: signal.Signals, kube_api: KubeApiServer, tmp_path: Path) -> None:
+    kubeconfig = kube_api.write_kubeconfig(tmp_path / "kubeconfig")
+    env = {**ENV, "DRY_RUN": "true", "KUBE_USE_KUBECONFIG": "true", "KUBECONFIG": str(kubeconfig)}
+    proc = subprocess.Popen([sys.executable, "-m", "kubedingtalk"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lines: list[str] = []
     try:

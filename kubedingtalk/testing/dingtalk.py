@@ -328,6 +328,10 @@ class _RobotHandler(BaseHTTPRequestHandler):
 
     def _handle(self, method: str) -> None:
         srv = self.robot_server
+        if srv._httpd is None:  # stopped: a kept-alive connection must not still be answered
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         with srv._lock:
