@@ -42,6 +42,11 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("file", nargs="?", default="-", help="a file, or - for standard input (the default)")
     check.add_argument("--now", help="evaluate at this RFC 3339 time instead of the current time")
     commands.add_parser(
+        "send-test", help="post one test message with the current settings",
+        description="Post one test message to the robot with the current DINGTALK_* settings and print DingTalk's "
+                    "answer as JSON. Exits 0 when DingTalk accepts it, 1 otherwise with a hint of what to fix.",
+    )
+    commands.add_parser(
         "demo", help="play a failure scenario against the embedded emulators",
         description="Start the embedded Kubernetes and DingTalk emulators, play a scenario of failing and "
                     "healthy pods, and show what the DingTalk group would see. Needs no cluster, token or network.",
@@ -77,7 +82,30 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     if args.command == "config":
         print(json.dumps(settings.redacted(), indent=2))
         return 0
+    if args.command == "send-test":
+        return send_test(settings, env)
     log.configure(settings.log_level, settings.log_format, settings.secrets())
     from kubedingtalk.service import run
 
     return run(settings)
+
+
+def send_test(settings: Settings, environ: Mapping[str, str]) -> int:
+    """The first thing to run after creating a robot: does a message get through, and if not, why?"""
+    from kubedingtalk.dingtalk import OK, DingTalkClient
+    from kubedingtalk.messages import Renderer
+
+    url = settings.webhook_url
+    if url is None:
+        print("kubedingtalk send-test: DINGTALK_TOKEN is not set: expected the robot's access token or webhook URL",
+              file=sys.stderr)
+        return EXIT_USAGE
+    renderer = Renderer(settings.cluster_name, settings.dingtalk_keyword, settings.dingtalk_at_mobiles,
+                        settings.dingtalk_at_user_ids)
+    answer = DingTalkClient(url, settings.dingtalk_secret, environ=environ).post(renderer.test_message().body())
+    print(json.dumps({"errcode": answer.errcode, "errmsg": answer.errmsg, "http_status": answer.http_status,
+                      "outcome": answer.outcome, "hint": answer.hint or None}, ensure_ascii=False))
+    if answer.outcome != OK:
+        print(f"kubedingtalk send-test: not delivered: {answer.hint or answer.errmsg}", file=sys.stderr)
+        return 1
+    return 0

@@ -118,6 +118,11 @@ class Scanner:
             touched.add(ikey)
         return events
 
+    @property
+    def caught_up(self) -> bool:
+        """Whether every cache change so far has been evaluated (tests and the demo wait on it)."""
+        return self._seq >= self.cache.seq and not self._pending
+
     def _next_wake(self, now: float) -> float:
         candidates: Iterable[float] = (t for t in (self._timers[0][0] if self._timers else None,
                                                     self.ledger.next_due) if t is not None)

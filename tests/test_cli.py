@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from kubedingtalk.testing.dingtalk import DingTalkServer
 from kubedingtalk.testing.kube_api import KubeApiServer
 from tests.helpers import wait_for
 
@@ -73,3 +74,20 @@ def test_signals_stop_the_service_cleanly(signum: signal.Signals, kube_api: Kube
         proc.wait()
     started = json.loads(lines[-1])
     assert started["event"] == "service started" and started["level"] == "info"
+
+
+def test_send_test_posts_one_signed_message_and_exits_0(dingtalk: DingTalkServer) -> None:
+    done = kubedingtalk("send-test", DINGTALK_TOKEN=dingtalk.webhook_url("signed"), DINGTALK_SECRET="SECtest",
+                        CLUSTER_NAME="prod-eu")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["errcode"] == 0
+    (msg,) = dingtalk.messages
+    assert msg.title == "kube-dingtalk test for prod-eu"
+
+
+def test_send_test_explains_a_refusal_and_exits_1(dingtalk: DingTalkServer) -> None:
+    done = kubedingtalk("send-test", DINGTALK_TOKEN=dingtalk.webhook_url("keyworded"))
+    assert done.returncode == 1
+    assert json.loads(done.stdout)["errcode"] == 310000
+    assert "set DINGTALK_KEYWORD" in done.stderr and "keyworded" not in done.stderr + done.stdout
+    assert dingtalk.messages == []

@@ -1,4 +1,4 @@
-"""The demo plays its scenario into the real emulators and reports only what happened."""
+"""The demo runs the real service against the emulators and shows what the group receives."""
 
 from __future__ import annotations
 
@@ -7,11 +7,17 @@ import io
 from kubedingtalk import demo
 
 
-def test_demo_shows_the_cluster_and_no_invented_messages() -> None:
+def test_demo_shows_each_failure_once_and_the_recovery_and_nothing_for_the_rollout() -> None:
     out = io.StringIO()
     assert demo.run(out) == 0
     text = out.getvalue()
-    for status in ("ErrImagePull", "Pending"):
-        assert status in text
-    assert "redis-0" in text and "report-" in text
-    assert "Messages the DingTalk group received: 0" in text
+    titles = [line.removeprefix("  ┌ ") for line in text.splitlines() if line.startswith("  ┌ ")]
+    assert titles == [
+        "k8s 🔴 ErrImagePull in shop/frontend",
+        "k8s 🔴 CrashLoopBackOff in shop/checkout",
+        "k8s 🔴 OOMKilled in shop/redis",
+        "k8s 🔴 Unschedulable in batch/report",
+        "k8s ✅ Recovered: CrashLoopBackOff in shop/checkout",
+    ]
+    assert "shop/api" not in text
+    assert "Messages the DingTalk group received: 5 (expected 5); robot answers: {0: 5}" in text
