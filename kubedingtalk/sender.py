@@ -1,8 +1,10 @@
 """The sender: announcements from the scanner's queue to the robot, within DingTalk's limits.
 
-It never sends more than ``rate_per_minute`` requests in any window. When
-more waits than the budget allows, what waits is merged into digest messages
-so every incident is still named; nothing is dropped for being too many.
+It never sends more than ``rate_per_minute`` requests in any window. While
+the budget is plentiful each announcement goes out at once; once half of it
+is spent, the rest is spread over the window and whatever waits is merged
+into digest messages, so every incident is still named, nothing is dropped
+for being too many, and the robot is never throttled.
 Each class of DingTalk answer has one response: retry with backoff (busy,
 5xx, timeouts), pause the robot (throttled), shrink and resend (too large),
 report and move on (rejected content, configuration errors: no retry loop).
@@ -135,21 +137,38 @@ class Sender:
             while self._sent and self._sent[0] <= now - self.settings.window:
                 self._sent.popleft()
             budget = self.settings.rate_per_minute - len(self._sent)
-            if budget <= 0:
-                free_at = self._sent[0] + self.settings.window
+            wait = self._pace(now, budget, stopping)
+            if wait > 0:
+                free_at = now + wait
                 if stopping and self._deadline is not None and free_at > self._deadline:
                     break
-                self._wait(free_at - now)
+                self._wait(wait)
                 continue
             self._send_one(self._compose(budget, stopping))
         if self._pending:
             self._undelivered(list(self._pending), "shutting down before it could be sent")
             self._pending.clear()
 
+    def _pace(self, now: float, budget: int, stopping: bool) -> float:
+        """Seconds to wait before the next request.
+
+        While at least half the window's budget is left, send at once. Below that, spread
+        what is left evenly until the oldest request leaves the window, so a long run of
+        failures gets a digest every few seconds instead of twenty messages and then a
+        silent minute. A flush on shutdown uses whatever budget is left.
+        """
+        if budget <= 0:
+            return self._sent[0] + self.settings.window - now
+        if stopping or budget * 2 >= self.settings.rate_per_minute or not self._sent:
+            return 0.0
+        spacing = (self._sent[0] + self.settings.window - now) / budget
+        return max(0.0, self._sent[-1] + spacing - now)
+
     def _compose(self, budget: int, stopping: bool) -> Message:
-        """The next message: the oldest announcement alone while the budget allows, else a digest of all."""
+        """The oldest announcement alone while the budget is plentiful, else a digest of what waits."""
         renderer = self.renderer if self._limit == self.renderer.limit else _with_limit(self.renderer, self._limit)
-        if len(self._pending) <= budget and not (stopping and len(self._pending) > 1):
+        plenty = budget * 2 >= self.settings.rate_per_minute and len(self._pending) <= budget
+        if len(self._pending) == 1 or (plenty and not stopping):
             return renderer.render(self._pending[0])
         return renderer.digest(list(self._pending))[0]
 

@@ -149,6 +149,27 @@ def test_the_rate_holds_across_windows_without_throttling() -> None:
         assert all(later - earlier >= 1.0 for earlier, later in zip(stamps, stamps[3:], strict=False))
 
 
+def test_once_half_the_budget_is_spent_the_rest_is_paced_and_merged_not_stalled() -> None:
+    with DingTalkServer([Robot("t")], rate_limit=6, window=3.0, penalty=30.0) as robot:
+        settings = SenderSettings(rate_per_minute=6, window=3.0, retry_initial=0.05, shutdown_timeout=3.0)
+        client = DingTalkClient(Secret(robot.webhook_url("t")), environ={})
+        sender = Sender(queue.Queue(), client, Renderer(), settings)
+        sender.start()
+        try:
+            for i in range(3):
+                sender.inbox.put(announce(f"first-{i}"))
+            robot.wait_for_messages(3)
+            for i in range(8):
+                sender.inbox.put(announce(f"late-{i}"))
+            # Paced, not stalled until the first sends leave the window: a digest within a second or so.
+            wait_for(lambda: sender.stats["announcements_sent"] == 11, timeout=2.5)
+        finally:
+            sender.stop()
+            sender.join(5)
+        assert 4 <= len(robot.messages) <= 6 and robot.answers == {0: len(robot.messages)}
+        assert all(f"late-{i}" in robot.transcript() for i in range(8))
+
+
 @pytest.mark.parametrize("fault", [{"errcode": -1}, {"http_status": 502}, {"drop": True}])
 def test_transient_failures_are_retried_in_order(dingtalk: DingTalkServer, make: Harness,
                                                  fault: dict[str, object]) -> None:
