@@ -23,6 +23,7 @@ setup(
         "structlog~=26.1",
         "prometheus-client~=0.20",
         "PyYAML~=6.0",
+        "msgspec>=0.18,<1",
     ],
     extras_require={
         "dev": [

@@ -10,7 +10,6 @@ so one forbidden namespace neither spins nor stops the others.
 
 from __future__ import annotations
 
-import json
 import random
 import threading
 import time
@@ -23,6 +22,7 @@ from kubedingtalk import log
 from kubedingtalk.cache import PodCache
 from kubedingtalk.kube_client import KubeApiError, KubeClient
 from kubedingtalk.records import MalformedPod, PodRecord, from_pod
+from kubedingtalk.wire import MalformedEvent, decode_event
 
 _log = log.get_logger("kubedingtalk.informer")
 TRANSPORT_ERRORS = (urllib3.exceptions.HTTPError, OSError, ValueError)
@@ -86,12 +86,13 @@ class Informer:
     """Lists and watches pods in one scope (a namespace, or None for all) into a ``PodCache``."""
 
     def __init__(self, client: KubeClient, cache: PodCache, namespace: str | None,
-                 options: InformerOptions | None = None) -> None:
+                 options: InformerOptions | None = None, resource_version: str | None = None) -> None:
+        """``resource_version`` resumes a watch from a known point without listing first."""
         self.client, self.cache, self.namespace = client, cache, namespace
         self.options = options or InformerOptions()
         self.name = f"informer/{namespace or '*'}"
         self.health = InformerHealth(namespace)
-        self._rv: str | None = None
+        self._rv: str | None = resource_version
         self._stop = threading.Event()
         self._resp: urllib3.BaseHTTPResponse | None = None
         self._resp_lock = threading.Lock()
@@ -277,16 +278,14 @@ class Informer:
 
     def _event(self, line: bytes) -> None:
         try:
-            event = json.loads(line)
-            kind, obj = event["type"], event["object"]
-            if not isinstance(obj, dict):
-                raise TypeError("object is not a JSON object")
-        except (ValueError, KeyError, TypeError) as err:
+            kind, obj = decode_event(line)
+        except MalformedEvent as err:
             self.health.skipped += 1
             self._log.warning("skipping malformed watch event", error=str(err), size=len(line))
             return
-        self.health.last_event = time.monotonic()
-        self._count(self.health.events, str(kind))
+        health = self.health
+        health.last_event = time.monotonic()
+        health.events[kind] = health.events.get(kind, 0) + 1
         if kind == "ERROR":
             code = obj.get("code")
             if code == 410:

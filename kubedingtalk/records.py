@@ -8,6 +8,7 @@ that is merely young (no statuses yet) parses fine.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -62,7 +63,7 @@ class PodRecord:
     ignored: bool
     at_mobiles: tuple[str, ...]
     ready: Condition | None
-    scheduled: Condition | None
+    scheduled: Condition | None  # kept only while not scheduled: that is all the rules ask of it
     containers: tuple[ContainerRecord, ...]
 
     @property
@@ -70,16 +71,31 @@ class PodRecord:
         return self.namespace, self.name
 
 
+def _intern(value: Any) -> Any:
+    """Share the few distinct values (namespaces, phases, reasons, nodes) across all records."""
+    return sys.intern(value) if type(value) is str else value
+
+
+_TIMES: dict[str, float] = {}  # pods share timestamps (replicas, conditions): parse each once
+_TIMES_MAX = 8192
+
+
 def parse_time(value: Any) -> float | None:
     """RFC 3339 to epoch seconds; None when absent."""
-    if value in (None, ""):
+    if value is None or value == "":
         return None
-    if not isinstance(value, str):
+    if type(value) is not str:
         raise MalformedPod(f"timestamp {value!r} is not a string")
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        raise MalformedPod(f"timestamp {value!r} is not RFC 3339") from None
+    seconds = _TIMES.get(value)
+    if seconds is None:
+        try:
+            seconds = datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            raise MalformedPod(f"timestamp {value!r} is not RFC 3339") from None
+        if len(_TIMES) >= _TIMES_MAX:
+            _TIMES.clear()
+        _TIMES[value] = seconds
+    return seconds
 
 
 def strict_bool(value: Any) -> bool:
@@ -87,15 +103,22 @@ def strict_bool(value: Any) -> bool:
     return isinstance(value, str) and value.strip().lower() in _TRUE
 
 
+_EMPTY: Mapping[str, Any] = {}
+
+
 def _dict(value: Any, where: str) -> Mapping[str, Any]:
+    if type(value) is dict:  # the common case, checked first: this runs for every watch event
+        return value
     if value is None:
-        return {}
+        return _EMPTY
     if not isinstance(value, Mapping):
         raise MalformedPod(f"{where} is {type(value).__name__}, expected an object")
     return value
 
 
 def _list(value: Any, where: str) -> list[Any]:
+    if type(value) is list:
+        return value
     if value is None:
         return []
     if not isinstance(value, list):
@@ -106,8 +129,8 @@ def _list(value: Any, where: str) -> list[Any]:
 def _workload(meta: Mapping[str, Any], labels: Mapping[str, Any]) -> tuple[str, str]:
     """The owning workload, named without an API call (ReplicaSet -> Deployment by pod-template-hash)."""
     owners = _list(meta.get("ownerReferences"), "metadata.ownerReferences")
-    owner = next((o for o in owners if isinstance(o, Mapping) and o.get("controller")), None)
-    owner = owner or next((o for o in owners if isinstance(o, Mapping)), None)
+    owner = next((o for o in owners if type(o) is dict and o.get("controller")), None)
+    owner = owner or next((o for o in owners if type(o) is dict), None)
     if owner is None:
         return "Pod", str(meta.get("name"))
     kind, name = str(owner.get("kind") or "Unknown"), str(owner.get("name") or "")
@@ -117,12 +140,15 @@ def _workload(meta: Mapping[str, Any], labels: Mapping[str, Any]) -> tuple[str, 
     return kind, name
 
 
-def _condition(conditions: list[Any], kind: str) -> Condition | None:
+def _conditions(conditions: list[Any]) -> tuple[Condition | None, Condition | None]:
+    """The Ready and PodScheduled conditions, in one pass."""
+    found: dict[str, Condition] = {}
     for cond in conditions:
-        if isinstance(cond, Mapping) and cond.get("type") == kind:
-            return Condition(str(cond.get("status", "Unknown")), cond.get("reason"), cond.get("message"),
-                             parse_time(cond.get("lastTransitionTime")))
-    return None
+        kind = cond.get("type") if type(cond) is dict else None
+        if kind == "Ready" or kind == "PodScheduled":
+            found[kind] = Condition(_intern(str(cond.get("status", "Unknown"))), _intern(cond.get("reason")),
+                                            cond.get("message"), parse_time(cond.get("lastTransitionTime")))
+    return found.get("Ready"), found.get("PodScheduled")
 
 
 def _container(status: Any, init: bool) -> ContainerRecord:
@@ -140,12 +166,11 @@ def _container(status: Any, init: bool) -> ContainerRecord:
         last_code = int(last["exitCode"]) if "exitCode" in last else None
     except (TypeError, ValueError):
         raise MalformedPod(f"container {name}: restartCount or exitCode is not a number") from None
-    return ContainerRecord(
-        name=name, init=init, ready=bool(cs.get("ready")), restart_count=restarts,
-        waiting_reason=waiting.get("reason") if state.get("waiting") is not None else None,
-        waiting_message=waiting.get("message"), terminated_reason=terminated.get("reason"),
-        terminated_exit_code=term_code, last_reason=last.get("reason"), last_exit_code=last_code,
-        last_finished=parse_time(last.get("finishedAt")))
+    return ContainerRecord(  # positional: this runs for every container of every watch event
+        _intern(name), init, bool(cs.get("ready")), restarts,
+        _intern(waiting.get("reason")) if state.get("waiting") is not None else None, waiting.get("message"),
+        _intern(terminated.get("reason")), term_code, _intern(last.get("reason")), last_code,
+        parse_time(last.get("finishedAt")))
 
 
 def from_pod(obj: Any) -> PodRecord:
@@ -163,16 +188,20 @@ def from_pod(obj: Any) -> PodRecord:
     kind, workload = _workload(meta, labels)
     mobiles = annotations.get(AT_MOBILES_ANNOTATION)
     at_mobiles = tuple(m.strip() for m in mobiles.split(",") if m.strip()) if isinstance(mobiles, str) else ()
-    containers = tuple(_container(cs, True) for cs in _list(status.get("initContainerStatuses"),
-                                                              "status.initContainerStatuses"))
-    containers += tuple(_container(cs, False) for cs in _list(status.get("containerStatuses"),
-                                                               "status.containerStatuses"))
+    containers = tuple([_container(cs, True) for cs in _list(status.get("initContainerStatuses"),
+                                                               "status.initContainerStatuses")]
+                       + [_container(cs, False) for cs in _list(status.get("containerStatuses"),
+                                                                "status.containerStatuses")])
+    ready, scheduled = _conditions(conditions)
     return PodRecord(
-        namespace=namespace, name=name, uid=str(meta.get("uid") or ""),
-        resource_version=str(meta.get("resourceVersion") or ""), workload_kind=kind, workload_name=workload,
-        phase=str(status.get("phase") or "Unknown"), reason=status.get("reason"), message=status.get("message"),
-        node=spec.get("nodeName"), created=parse_time(meta.get("creationTimestamp")),
+        namespace=_intern(namespace), name=name, uid=str(meta.get("uid") or ""),
+        resource_version=str(meta.get("resourceVersion") or ""), workload_kind=_intern(kind),
+        workload_name=workload, phase=_intern(str(status.get("phase") or "Unknown")),
+        reason=_intern(status.get("reason")), message=status.get("message"),
+        node=_intern(spec.get("nodeName")), created=parse_time(meta.get("creationTimestamp")),
         deleting=meta.get("deletionTimestamp") is not None,
-        ignored=any(strict_bool(annotations.get(a)) for a in IGNORE_ANNOTATIONS), at_mobiles=at_mobiles,
-        ready=_condition(conditions, "Ready"), scheduled=_condition(conditions, "PodScheduled"),
+        ignored=bool(annotations) and any([strict_bool(annotations.get(a)) for a in IGNORE_ANNOTATIONS]),
+        at_mobiles=at_mobiles,
+        ready=ready,
+        scheduled=None if scheduled is not None and scheduled.status == "True" else scheduled,
         containers=containers)

@@ -298,3 +298,16 @@ def test_one_informer_per_configured_namespace(client: KubeClient) -> None:
     made = informers(client, PodCache(), ("default", "payments"), FAST)
     assert [i.namespace for i in made] == ["default", "payments"]
     assert [i.name for i in made] == ["informer/default", "informer/payments"]
+
+
+def test_resuming_from_a_known_resource_version_skips_the_list(kube_api: KubeApiServer, client: KubeClient,
+                                                               run: Running) -> None:
+    kube_api.create(pods.pod("before", owner=None))
+    point = kube_api.store.resource_version
+    kube_api.create(pods.pod("after", owner=None))
+    cache = PodCache()
+    informer = Informer(client, cache, "default", FAST, resource_version=str(point))
+    run.started.append(informer)
+    informer.start()
+    wait_for(lambda: "after" in names(cache))
+    assert names(cache) == {"after"} and kube_api.request_count("list") == 0

@@ -13,7 +13,9 @@ from typing import Any
 def serve(handler: type[BaseHTTPRequestHandler], host: str, port: int, name: str, *,
           context: ssl.SSLContext | None = None, **handler_attrs: Any) -> tuple[ThreadingHTTPServer, threading.Thread]:
     """Serve ``handler`` (bound to ``handler_attrs``) on a daemon thread; port 0 picks a free one."""
-    bound = type(handler.__name__, (handler,), handler_attrs)
+    # TCP_NODELAY: headers and body go out as separate writes, and Nagle plus delayed ACKs
+    # would hold each answer back ~40 ms, which no real server does.
+    bound = type(handler.__name__, (handler,), {"disable_nagle_algorithm": True, **handler_attrs})
     httpd = ThreadingHTTPServer((host, port), bound)
     httpd.daemon_threads = True
     if context is not None:
