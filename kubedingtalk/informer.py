@@ -10,6 +10,7 @@ so one forbidden namespace neither spins nor stops the others.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 import time
@@ -111,7 +112,7 @@ class Informer:
         with self._resp_lock:
             resp = self._resp
         if resp is not None:
-            resp.shutdown()
+            _cut(resp)
 
     def join(self, timeout: float | None = None) -> None:
         self._thread.join(timeout)
@@ -253,7 +254,7 @@ class Informer:
         with self._resp_lock:
             self._resp = resp
         if self._stop.is_set():
-            resp.shutdown()
+            _cut(resp)
         progressed = False
         try:
             for line in _lines(resp):
@@ -306,6 +307,12 @@ class Informer:
             self._log.warning("skipping watch event of unknown type", type=kind)
         if isinstance(rv, str) and rv:
             self._rv = rv
+
+
+def _cut(resp: urllib3.BaseHTTPResponse) -> None:
+    """Unblock a thread reading ``resp``; harmless when the response has just ended on its own."""
+    with contextlib.suppress(ValueError, RuntimeError, OSError):
+        resp.shutdown()
 
 
 def _lines(resp: urllib3.BaseHTTPResponse) -> Iterator[bytes]:

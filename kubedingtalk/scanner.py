@@ -44,6 +44,7 @@ class Scanner:
         self.name = "scanner"
         self.passes = 0
         self.evaluated = 0  # pods evaluated, all passes: proportional to changes, not to the cache
+        self._last_pass: float | None = None
         self._seq = 0
         self._seen: dict[Key, PodRecord] = {}
         self._pod_incidents: dict[Key, dict[IncidentKey, Finding]] = {}
@@ -79,7 +80,16 @@ class Scanner:
         for announcement in out:
             self.out.put(announcement)
         self.passes += 1
+        self._last_pass = time.monotonic()
         return out
+
+    @property
+    def failing_pods(self) -> int:
+        return len(self._pod_incidents)
+
+    def seconds_since_pass(self) -> float | None:
+        """For liveness: a scanner that stops completing passes is wedged."""
+        return None if self._last_pass is None else time.monotonic() - self._last_pass
 
     def _evaluate(self, key: Key, now: float, touched: set[IncidentKey]) -> list[Announcement]:
         self.evaluated += 1

@@ -57,6 +57,7 @@ class Sender:
         self.name = "sender"
         self.stats: Counter[str] = Counter()
         self.may_send: Callable[[], bool] = lambda: True  # leader election gates sending here
+        self.observe: Callable[[float], None] = lambda seconds: None  # request latency, for metrics
         self._pending: deque[Announcement] = deque()
         self._sent: deque[float] = deque()
         self._paused_until = 0.0
@@ -124,9 +125,9 @@ class Sender:
             if stopping and self._deadline is not None and self.clock() >= self._deadline:
                 break
             if not self.may_send():
-                if stopping:
-                    break
-                self._wait(0.2)
+                # A standby: the leader announces these. Holding them would replay them on takeover.
+                self.stats["standby_skipped"] += len(self._pending)
+                self._pending.clear()
                 continue
             now = self.clock()
             if self._paused_until > now:
@@ -218,7 +219,10 @@ class Sender:
             _log.info("dry run: message not posted", title=message.title, text=message.text,
                       at_mobiles=list(message.at_mobiles), at_user_ids=list(message.at_user_ids))
             return Answer(OK, 0, "dry run")
-        return self.client.post(message.body())
+        began = time.monotonic()
+        answer = self.client.post(message.body())
+        self.observe(time.monotonic() - began)
+        return answer
 
     def _problem(self, answer: Answer) -> None:
         """One clear line per change of problem; repeats of the same one go to debug."""

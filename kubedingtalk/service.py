@@ -10,17 +10,23 @@ from __future__ import annotations
 import os
 import queue
 import signal
+import socket
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
 from typing import Protocol
+
+from prometheus_client import CollectorRegistry
 
 from kubedingtalk import __version__, kube_client, log
 from kubedingtalk.cache import PodCache
 from kubedingtalk.config import ConfigError, Settings
 from kubedingtalk.dingtalk import DingTalkClient
+from kubedingtalk.health import HealthServer, request_histogram
 from kubedingtalk.informer import Informer, InformerOptions, informers
+from kubedingtalk.leader import LeaderElector, LeaseSettings
 from kubedingtalk.ledger import Announcement, Ledger, LedgerSettings
 from kubedingtalk.messages import Renderer
 from kubedingtalk.rules import RuleSettings
@@ -97,15 +103,28 @@ class Pipeline:
     ledger: Ledger
     scanner: Scanner
     sender: Sender
+    leader: LeaderElector | None = None
 
     @property
     def components(self) -> list[Component]:
-        return [*self.informers, self.scanner, self.sender]
+        """In start order: the election first (a standby warms up too), the sender last."""
+        first: list[Component] = [self.leader] if self.leader else []
+        return [*first, *self.informers, self.scanner, self.sender]
 
 
-def build(settings: Settings, environ: Mapping[str, str] = os.environ) -> Pipeline:
+def _pod_namespace(settings: Settings, service_account: Path) -> str:
+    if settings.pod_namespace:
+        return settings.pod_namespace
+    try:
+        return (service_account / "namespace").read_text().strip() or "default"
+    except OSError:
+        return "default"
+
+
+def build(settings: Settings, environ: Mapping[str, str] = os.environ,
+          service_account: Path = kube_client.SERVICE_ACCOUNT) -> Pipeline:
     """Wire the pipeline from settings; raises ``ConfigError`` when the cluster credentials cannot load."""
-    client = kube_client.load(settings, environ)
+    client = kube_client.load(settings, environ, service_account)
     cache = PodCache()
     options = InformerOptions(label_selector=settings.kube_label_selector,
                               exclude=frozenset(settings.kube_namespaces_exclude))
@@ -122,8 +141,24 @@ def build(settings: Settings, environ: Mapping[str, str] = os.environ) -> Pipeli
     sender = Sender(inbox, robot, renderer, SenderSettings(
         rate_per_minute=settings.dingtalk_rate_per_minute, shutdown_timeout=settings.shutdown_timeout_ms / 1000,
         dry_run=settings.dry_run))
+    leader = None
+    if settings.leader_elect:
+        identity = settings.pod_name or socket.gethostname()
+        leader = LeaderElector(client, LeaseSettings(_pod_namespace(settings, service_account),
+                                                     settings.lease_name, identity))
+        sender.may_send = leader.is_leader
     return Pipeline(cache, informers(client, cache, settings.kube_namespaces_only, options), ledger, scanner,
-                    sender)
+                    sender, leader)
+
+
+def components(pipeline: Pipeline, settings: Settings) -> list[Component]:
+    """The pipeline plus its health and metrics endpoint (started first, stopped last)."""
+    registry = CollectorRegistry()
+    pipeline.sender.observe = request_histogram(registry).observe
+    is_leader = pipeline.leader.is_leader if pipeline.leader else (lambda: True)
+    health = HealthServer(pipeline, settings.http_port, registry, is_leader=is_leader,
+                          wedged_after=max(120.0, 4 * settings.tick_rate_ms / 1000))
+    return [health, *pipeline.components]
 
 
 def run(settings: Settings, environ: Mapping[str, str] = os.environ) -> int:
@@ -134,6 +169,11 @@ def run(settings: Settings, environ: Mapping[str, str] = os.environ) -> int:
         for problem in err.problems:
             _log.error("cannot start", problem=problem)
         return EXIT_USAGE
-    service = Service(pipeline.components, stop_timeout=settings.shutdown_timeout_ms / 1000 + 5)
+    try:
+        parts = components(pipeline, settings)
+    except OSError as err:
+        _log.error("cannot start", problem=f"HTTP_PORT={settings.http_port}: cannot listen ({err})")
+        return EXIT_USAGE
+    service = Service(parts, stop_timeout=settings.shutdown_timeout_ms / 1000 + 5)
     install_signal_handlers(service.stop)
     return service.run()
