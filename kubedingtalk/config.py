@@ -284,6 +284,8 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("POD_NAMESPACE", "pod_namespace", _dns_name, "",
              "Namespace of the Lease and the state ConfigMap; unset: the service account's namespace, else "
              "`default`."),
+    Variable("STATE_CONFIGMAP", "state_configmap", _dns_name, "kube-dingtalk-state",
+             "ConfigMap (in POD_NAMESPACE) where the leader keeps the alert state across restarts and failovers."),
     Variable("SHUTDOWN_TIMEOUT", "shutdown_timeout_ms", _milliseconds(0), 10000,
              "On SIGTERM, how long queued messages may take to flush (ms); keep under the pod's grace period."),
 )
@@ -317,6 +319,7 @@ class Settings:
     lease_name: str = "kube-dingtalk"
     pod_name: str = ""
     pod_namespace: str = ""
+    state_configmap: str = "kube-dingtalk-state"
     shutdown_timeout_ms: int = 10000
 
     @classmethod

@@ -24,7 +24,7 @@ from kubedingtalk.config import Settings
 from kubedingtalk.service import Pipeline, Service, build
 from kubedingtalk.testing.dingtalk import DingTalkServer, Message, Robot
 from kubedingtalk.testing.kube_api import KubeApiServer
-from kubedingtalk.testing.scenario import STEPS
+from kubedingtalk.testing.scenario import INITIAL, STEPS
 
 TOKEN, SECRET, KEYWORD = "demo-robot-token", "SECdemo0123456789", "k8s"
 STEP_TIMEOUT = 15.0
@@ -56,6 +56,10 @@ def run(out: TextIO = sys.stdout) -> int:
         env = {"KUBE_USE_KUBECONFIG": "true", "KUBECONFIG": str(kube.write_kubeconfig(Path(tmp) / "kubeconfig")),
                "DINGTALK_TOKEN": robot.webhook_url(TOKEN), "DINGTALK_SECRET": SECRET, "DINGTALK_KEYWORD": KEYWORD,
                "CLUSTER_NAME": "demo", "NOT_READY_MIN_TIME": "3000"}
+        for ns in ("shop", "batch"):
+            kube.ensure_namespace(ns)
+        for obj in INITIAL:
+            kube.apply(obj)
         pipeline = build(Settings.from_env(env), env)
         service = Service(pipeline.components)
         thread = threading.Thread(target=service.run, name="demo-service")

@@ -64,12 +64,14 @@ class _PipelineCollector(Collector):
         yield GaugeMetricFamily("kubedingtalk_failing_pods", "Pods with at least one finding.",
                                 value=p.scanner.failing_pods)
         yield GaugeMetricFamily("kubedingtalk_incidents_open", "Incidents currently failing.",
-                                value=p.ledger.open_incidents)
+                                value=p.scanner.ledger.open_incidents)
         yield CounterMetricFamily("kubedingtalk_scans", "Scanner passes.", value=p.scanner.passes)
         messages = CounterMetricFamily("kubedingtalk_messages", "Sender outcomes (sent, merged, retried, throttled, "
                                        "too_large, rejected, failed_config, undelivered, standby_skipped).",
                                        labels=["outcome"])
-        for outcome, n in sorted(p.sender.stats.items()):
+        outcomes = p.sender.stats.copy()
+        outcomes["standby_skipped"] += p.scanner.standby_skipped
+        for outcome, n in sorted(outcomes.items()):
             messages.add_metric([outcome], n)
         yield messages
         yield GaugeMetricFamily("kubedingtalk_send_queue_depth", "Announcements waiting to be sent.",

@@ -57,6 +57,7 @@ class LeaderElector:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="leader-elector", daemon=True)
         self._was_leader = False
+        self.on_change: Callable[[bool], None] = lambda leading: None
         self._path = (f"/apis/coordination.k8s.io/v1/namespaces/{settings.namespace}/leases")
 
     def is_leader(self) -> bool:
@@ -93,6 +94,7 @@ class LeaderElector:
             else:
                 _log.warning("no longer the leader: sending stopped", identity=self.settings.identity)
             self._was_leader = leader
+            self.on_change(leader)
 
     # -- one attempt ------------------------------------------------------------------
 

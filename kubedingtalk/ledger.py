@@ -93,6 +93,7 @@ class Ledger:
         self.settings = settings or LedgerSettings()
         self._incidents: dict[IncidentKey, _Incident] = {}
         self._timers: list[tuple[float, IncidentKey]] = []
+        self.version = 0  # bumped on every change, so a persister knows when to write
 
     def __len__(self) -> int:
         return len(self._incidents)
@@ -103,6 +104,7 @@ class Ledger:
 
     def update(self, key: IncidentKey, failing: Mapping[str, Finding], now: float) -> list[Announcement]:
         """The pods now failing for ``key`` (pod name -> finding); empty means every pod recovered."""
+        self.version += 1
         inc = self._incidents.get(key)
         if failing:
             finding = list(failing.values())[-1]
@@ -141,6 +143,7 @@ class Ledger:
             inc = self._incidents.get(key)
             if inc is None or (inc.window_end is not None and inc.window_end > now):
                 continue  # pruned already, or a later timer stands for it
+            self.version += 1
             if inc.open:
                 if not inc.announced:
                     out.extend(self._fire(inc, now))

@@ -32,6 +32,7 @@ from kubedingtalk.messages import Renderer
 from kubedingtalk.rules import RuleSettings
 from kubedingtalk.scanner import Scanner, ScannerSettings
 from kubedingtalk.sender import Sender, SenderSettings
+from kubedingtalk.state import StatePersister, StateStore
 
 _log = log.get_logger("kubedingtalk.service")
 EXIT_USAGE = 2
@@ -100,16 +101,17 @@ class Pipeline:
 
     cache: PodCache
     informers: list[Informer]
-    ledger: Ledger
-    scanner: Scanner
+    scanner: Scanner  # owns the ledger (replaced by the persisted one when this replica takes over)
     sender: Sender
+    persister: StatePersister
     leader: LeaderElector | None = None
 
     @property
     def components(self) -> list[Component]:
-        """In start order: the election first (a standby warms up too), the sender last."""
+        """In start order: election, state, informers, scanner, sender. Stopped in reverse: the sender
+        flushes first, the state is written last while this replica still holds the lease."""
         first: list[Component] = [self.leader] if self.leader else []
-        return [*first, *self.informers, self.scanner, self.sender]
+        return [*first, self.persister, *self.informers, self.scanner, self.sender]
 
 
 def _pod_namespace(settings: Settings, service_account: Path) -> str:
@@ -129,9 +131,9 @@ def build(settings: Settings, environ: Mapping[str, str] = os.environ,
     options = InformerOptions(label_selector=settings.kube_label_selector,
                               exclude=frozenset(settings.kube_namespaces_exclude))
     inbox: queue.Queue[Announcement] = queue.Queue()
-    ledger = Ledger(LedgerSettings(flood_expire=settings.flood_expire_ms / 1000,
-                                   recovery_alert=settings.recovery_alert))
-    scanner = Scanner(cache, ledger, inbox, ScannerSettings(
+    ledger_settings = LedgerSettings(flood_expire=settings.flood_expire_ms / 1000,
+                                     recovery_alert=settings.recovery_alert)
+    scanner = Scanner(cache, Ledger(ledger_settings), inbox, ScannerSettings(
         tick=settings.tick_rate_ms / 1000, rules=RuleSettings(settings.not_ready_min_time_ms / 1000)))
     renderer = Renderer(settings.cluster_name, settings.dingtalk_keyword, settings.dingtalk_at_mobiles,
                         settings.dingtalk_at_user_ids)
@@ -141,14 +143,24 @@ def build(settings: Settings, environ: Mapping[str, str] = os.environ,
     sender = Sender(inbox, robot, renderer, SenderSettings(
         rate_per_minute=settings.dingtalk_rate_per_minute, shutdown_timeout=settings.shutdown_timeout_ms / 1000,
         dry_run=settings.dry_run))
+    namespace = _pod_namespace(settings, service_account)
+    store = StateStore(client, namespace, settings.state_configmap)
+    persister = StatePersister(store)
+    scanner.load_state = lambda: store.load(ledger_settings)
+    scanner.on_snapshot = persister.offer
     leader = None
     if settings.leader_elect:
         identity = settings.pod_name or socket.gethostname()
-        leader = LeaderElector(client, LeaseSettings(_pod_namespace(settings, service_account),
-                                                     settings.lease_name, identity))
-        sender.may_send = leader.is_leader
-    return Pipeline(cache, informers(client, cache, settings.kube_namespaces_only, options), ledger, scanner,
-                    sender, leader)
+        leader = LeaderElector(client, LeaseSettings(namespace, settings.lease_name, identity))
+        sender.may_send = scanner.may_announce = persister.may_write = leader.is_leader
+        scanner.term = _term_of(leader)
+        leader.on_change = lambda _leading: scanner.wake()
+    return Pipeline(cache, informers(client, cache, settings.kube_namespaces_only, options), scanner, sender,
+                    persister, leader)
+
+
+def _term_of(leader: LeaderElector) -> Callable[[], int]:
+    return lambda: leader.transitions
 
 
 def components(pipeline: Pipeline, settings: Settings) -> list[Component]:

@@ -57,6 +57,10 @@ def test_names_the_code_uses_match_the_rbac() -> None:
     role = next(d for d in docs("rbac.yaml") if d["kind"] == "Role")
     leases = [r for r in role["rules"] if "leases" in r["resources"] and "resourceNames" in r]
     assert leases[0]["resourceNames"] == [defaults.lease_name]
+    configmaps = [r for r in role["rules"] if "configmaps" in r["resources"] and "resourceNames" in r]
+    assert configmaps[0]["resourceNames"] == [defaults.state_configmap]
+    assert sorted(v for r in role["rules"] for v in r["verbs"]) == ["create", "create", "get", "get", "update",
+                                                                    "update"]
     cluster_role = next(d for d in docs("rbac.yaml") if d["kind"] == "ClusterRole")
     assert cluster_role["rules"] == [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}]
 

@@ -161,3 +161,66 @@ def test_end_to_end_from_the_emulator_to_the_queue(kube_api: KubeApiServer, tmp_
         scanner.join(2)
         informer.join(2)
     assert not scanner.is_alive() and not informer.is_alive()
+
+
+def test_restarts_before_the_scanner_started_are_history_not_news() -> None:
+    cache, scanner, clock = setup()
+    born = datetime.fromtimestamp(clock.now, UTC)
+    old = pods.oom_killed(web(0), restarts=3, now=born - timedelta(seconds=5))
+    cache.upsert(from_pod(old))
+    assert scanner.scan() == []
+    young = pods.pod("late-abc-0", "prod", workload="late", created=born + timedelta(seconds=1), now=born)
+    clock.now += 10
+    cache.upsert(from_pod(pods.oom_killed(young, restarts=1, now=born + timedelta(seconds=9))))
+    assert summary(scanner.scan()) == [("firing", "late", "OOMKilled", ("late-abc-0",))]
+
+
+def adopting(restored: Ledger | None) -> tuple[PodCache, Scanner, Clock, list[int]]:
+    cache, scanner, clock = setup()
+    loads = []
+
+    def load() -> Ledger | None:
+        loads.append(1)
+        return restored
+
+    scanner.load_state = load
+    return cache, scanner, clock, loads
+
+
+def persisted(*failing: int) -> Ledger:
+    """What an earlier instance left: web-abc-<i> announced as failing in CrashLoopBackOff."""
+    cache, earlier, _ = setup()
+    for i in failing:
+        cache.upsert(from_pod(pods.crash_loop(web(i), since=START)))
+    earlier.scan()
+    return Ledger.restore(earlier.ledger.export(), LedgerSettings(flood_expire=60.0))
+
+
+def test_adopted_state_keeps_still_failing_incidents_quiet_and_resolves_recovered_ones() -> None:
+    cache, scanner, clock, loads = adopting(persisted(0))
+    cache.upsert(from_pod(pods.crash_loop(web(0), since=START)))
+    assert scanner.scan() == [] and loads == [1]
+    clock.now += 10
+    cache.upsert(from_pod(pods.healthy(pods.crash_loop(web(0), since=START))))
+    assert [a.state for a in scanner.scan()] == ["resolved"]
+
+
+def test_adopted_state_whose_pods_recovered_meanwhile_gets_its_recovery() -> None:
+    cache, scanner, _, _ = adopting(persisted(0))
+    cache.upsert(from_pod(web(0)))  # healthy by the time this instance looks
+    assert summary(scanner.scan()) == [("resolved", "web", "CrashLoopBackOff", ("web-abc-0",))]
+
+
+def test_a_standby_stays_quiet_and_adopts_on_each_new_term() -> None:
+    cache, scanner, clock, loads = adopting(None)
+    leading, term = [False], [0]
+    scanner.may_announce, scanner.term = (lambda: leading[0]), (lambda: term[0])
+    cache.upsert(from_pod(pods.crash_loop(web(0), since=START)))
+    assert len(scanner.scan()) == 1 and scanner.out.empty() and scanner.standby_skipped == 1
+    assert loads == []
+    leading[0], term[0] = True, 1
+    clock.now += 1
+    assert scanner.scan() == [] and loads == [1]  # its own ledger carries on: no repeat
+    cache.upsert(from_pod(pods.err_image_pull(web(1), since=START)))
+    assert [a.key.reason for a in scanner.scan()] == ["ImagePullBackOff"]
+    assert scanner.out.qsize() == 1

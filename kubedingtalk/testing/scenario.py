@@ -45,13 +45,14 @@ def _rollout(kube: KubeApiServer) -> None:
 CHECKOUT = pods.pod("checkout", namespace="shop")
 
 REDIS = pods.pod("redis", namespace="shop", owner="StatefulSet")
+# The cluster before the story starts: running, healthy workloads.
+INITIAL: tuple[pods.Obj, ...] = (REDIS, CHECKOUT)
 
 STEPS: tuple[Step, ...] = (
     Step("A deployment with a bad image tag",
          _apply(lambda: pods.err_image_pull(pods.pod("frontend", namespace="shop")))),
     Step("A worker crash-looping on start", _apply(lambda: pods.crash_loop(CHECKOUT, exit_code=1, restarts=5))),
-    Step("A cache killed for using too much memory",
-         _apply(lambda: REDIS, lambda: pods.oom_killed(REDIS, restarts=1))),
+    Step("A cache killed for using too much memory", _apply(lambda: pods.oom_killed(REDIS, restarts=1))),
     Step("A batch job asking for more CPU than any node has",
          _apply(lambda: pods.unschedulable(pods.pod("report", namespace="batch", owner="Job")))),
     Step("A healthy rolling update (no alert expected)", _rollout, messages=0),
