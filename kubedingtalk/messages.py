@@ -140,7 +140,8 @@ class Renderer:
             if f.restart_count:
                 facts.append(f"**Restarts:** {f.restart_count}")
             if f.exit_code is not None:
-                facts.append(f"**Last exit:** {f.exit_code}")
+                reason = f" ({safe(f.exit_reason, 60)})" if f.exit_reason else ""
+                facts.append(f"**Last exit:** {f.exit_code}{reason}")
             if facts:
                 lines.append(" · ".join(facts))
             if f.node:

@@ -32,6 +32,7 @@ class Finding:
     restart_count: int | None = None
     node: str | None = None
     at_mobiles: tuple[str, ...] = ()
+    exit_reason: str | None = None  # the last termination's reason (OOMKilled, Error, ...)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +70,7 @@ def _restart(rec: PodRecord, cs: ContainerRecord, previous: PodRecord | None, no
     reason = cs.last_reason or "Error"
     message = f"container {cs.name} restarted after {reason} (exit code {cs.last_exit_code})"
     return _finding(rec, "restart", reason, message, container=cs.name, init=cs.init, since=cs.last_finished,
-                    exit_code=cs.last_exit_code, restart_count=cs.restart_count)
+                    exit_code=cs.last_exit_code, exit_reason=cs.last_reason, restart_count=cs.restart_count)
 
 
 def _failed(rec: PodRecord) -> Finding:
@@ -78,7 +79,8 @@ def _failed(rec: PodRecord) -> Finding:
     message = rec.message or (f"container {bad.name} exited with code {bad.terminated_exit_code}" if bad else "")
     return _finding(rec, "failed", reason, message, container=None if rec.reason or not bad else bad.name,
                     since=rec.ready.since if rec.ready else rec.created,
-                    exit_code=bad.terminated_exit_code if bad else None)
+                    exit_code=bad.terminated_exit_code if bad else None,
+                    exit_reason=bad.terminated_reason if bad else None)
 
 
 def evaluate(rec: PodRecord, now: float, settings: RuleSettings, previous: PodRecord | None = None) -> list[Finding]:
@@ -91,7 +93,7 @@ def evaluate(rec: PodRecord, now: float, settings: RuleSettings, previous: PodRe
             found.append(_finding(
                 rec, "waiting", cs.waiting_reason, cs.waiting_message, container=cs.name, init=cs.init,
                 since=rec.ready.since if rec.ready and rec.ready.status == "False" else rec.created,
-                restart_count=cs.restart_count, exit_code=cs.last_exit_code))
+                restart_count=cs.restart_count, exit_code=cs.last_exit_code, exit_reason=cs.last_reason))
         restart = _restart(rec, cs, previous, now, settings)
         if restart:
             found.append(restart)

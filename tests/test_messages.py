@@ -15,7 +15,8 @@ def announce(state: str = "firing", pods: int = 1, message: str = "Back-off pull
              workload: str = "web", reason: str = "ImagePullBackOff", mobiles: tuple[str, ...] = (),
              flaps: int = 0) -> Announcement:
     f = Finding("shop", f"{workload}-abc-0", "Deployment", workload, "waiting", reason, message, container="app",
-                since=1000.0, restart_count=3, exit_code=1, node="node-7", at_mobiles=mobiles)
+                since=1000.0, restart_count=3, exit_code=1, node="node-7", at_mobiles=mobiles,
+                exit_reason="Error")
     key = IncidentKey.of(f)
     return Announcement(state, key, f, tuple(f"{workload}-abc-{i}" for i in range(pods)), 1000.0, 1130.0, flaps)
 
@@ -27,7 +28,7 @@ def test_firing_message_puts_what_failed_where_first() -> None:
     assert lines[0] == "### 🔴 ImagePullBackOff · shop/web"
     assert "**Pods (3):** web-abc-0, web-abc-1, web-abc-2" in lines
     assert "**Container:** app" in lines and "**Node:** node-7" in lines
-    assert "**Restarts:** 3 · **Last exit:** 1" in lines
+    assert "**Restarts:** 3 · **Last exit:** 1 (Error)" in lines
     assert "**Failing for:** 2m 10s" in lines
     assert '> Back-off pulling image "app:v2"' in lines
     assert "k8s · cluster prod-eu" in lines
