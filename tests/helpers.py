@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import http.server
 import io
 import json
 import socket
@@ -10,6 +11,8 @@ import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
+
+import urllib3
 
 T = TypeVar("T")
 
@@ -106,3 +109,34 @@ class TcpProxy:
     def close(self) -> None:
         self.cut()
         self._listener.close()
+
+
+class ForwardProxy:
+    """A minimal HTTP forward proxy (absolute-form requests, as urllib3's ProxyManager sends for http://)."""
+
+    def __init__(self) -> None:
+        self.requests: list[str] = []
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: object) -> None:
+                """Quiet."""
+
+            def do_POST(self) -> None:
+                proxy.requests.append(self.path)
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                upstream = urllib3.request("POST", self.path, body=body, retries=False, timeout=5,
+                                           headers={"Content-Type": self.headers.get("Content-Type", "")})
+                self.send_response(upstream.status)
+                self.send_header("Content-Type", upstream.headers.get("Content-Type", "application/json"))
+                self.send_header("Content-Length", str(len(upstream.data)))
+                self.end_headers()
+                self.wfile.write(upstream.data)
+
+        self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def close(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()

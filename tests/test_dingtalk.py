@@ -17,6 +17,7 @@ from kubedingtalk.dingtalk import (
     classify,
 )
 from kubedingtalk.testing.dingtalk import DingTalkServer
+from tests.helpers import ForwardProxy
 
 
 @pytest.mark.parametrize(("status", "errcode", "errmsg", "outcome", "hint"), [
@@ -74,3 +75,17 @@ def test_transport_errors_are_retry_answers_without_the_url(dingtalk: DingTalkSe
     dingtalk.stop()
     answer = DingTalkClient(Secret(url), environ={}, timeout=1.0).post(b"{}")
     assert answer.outcome == RETRY and "test-token" not in answer.errmsg
+
+
+def test_posts_go_through_the_proxy_unless_no_proxy_covers_the_host(dingtalk: DingTalkServer) -> None:
+    proxy = ForwardProxy()
+    try:
+        url = Secret(dingtalk.webhook_url("test-token"))
+        via = DingTalkClient(url, environ={"HTTP_PROXY": proxy.url})
+        assert via.post(b'{"msgtype":"text","text":{"content":"via proxy"}}').outcome == OK
+        assert len(proxy.requests) == 1 and proxy.requests[0].startswith(dingtalk.url + "/robot/send?")
+        direct = DingTalkClient(url, environ={"HTTP_PROXY": proxy.url, "NO_PROXY": "127.0.0.1"})
+        assert direct.post(b'{"msgtype":"text","text":{"content":"direct"}}').outcome == OK
+        assert len(proxy.requests) == 1 and [m.text for m in dingtalk.messages] == ["via proxy", "direct"]
+    finally:
+        proxy.close()
