@@ -57,6 +57,7 @@ class LeaderElector:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="leader-elector", daemon=True)
         self._was_leader = False
+        self._last_problem: str | None = None
         self.on_change: Callable[[bool], None] = lambda leading: None
         self._path = (f"/apis/coordination.k8s.io/v1/namespaces/{settings.namespace}/leases")
 
@@ -142,13 +143,22 @@ class LeaderElector:
             return self._failed(err)
         except (urllib3.exceptions.HTTPError, OSError, ValueError) as err:
             return self._failed(err)
+        if self._last_problem is not None:
+            _log.info("leader election works again", lease=self.settings.name)
+            self._last_problem = None
         if self._renewed_at is None:
             self.transitions += 1
         self._renewed_at = started  # counted from before the request: never overestimate the lease we hold
         return True
 
     def _failed(self, err: Exception) -> bool:
-        _log.debug("lease attempt failed", error=str(err))
+        """Log a failure once per change of cause (a lasting 403 must be visible, not a flood)."""
+        problem = str(err)
+        if problem != self._last_problem:
+            level = _log.error if isinstance(err, KubeApiError) and err.status in (401, 403) else _log.warning
+            level("cannot take part in leader election", lease=self.settings.name,
+                  namespace=self.settings.namespace, error=problem)
+            self._last_problem = problem
         return self.is_leader()  # keep leading until the renew deadline, not a moment longer
 
     def _release(self) -> None:

@@ -38,6 +38,7 @@ class StateStore:
         self.writes = 0
         self._rv: str | None = None
         self._exists: bool | None = None
+        self._last_problem: str | None = None
         self._path = f"/api/v1/namespaces/{namespace}/configmaps"
 
     def _give_up(self, why: str) -> None:
@@ -114,6 +115,7 @@ class StateStore:
             try:
                 self._write(text)
                 self.writes += 1
+                self._last_problem = None
                 return True
             except KubeApiError as err:
                 if err.status == 409:
@@ -123,12 +125,18 @@ class StateStore:
                 if err.status in (401, 403):
                     self._give_up(f"cannot write it: {err.message}")
                 else:
-                    _log.warning("cannot write the alert state; will try again", error=str(err))
+                    self._retry_later(str(err))
                 return False
             except _TRANSPORT as err:
-                _log.warning("cannot write the alert state; will try again", error=str(err))
+                self._retry_later(str(err))
                 return False
         return False
+
+    def _retry_later(self, problem: str) -> None:
+        """A transient failure: said once, retried at the next flush."""
+        if problem != self._last_problem:
+            _log.warning("cannot write the alert state; will try again", error=problem)
+            self._last_problem = problem
 
     def _refresh(self) -> None:
         try:

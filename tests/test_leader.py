@@ -10,8 +10,8 @@ import pytest
 
 from kubedingtalk.kube_client import KubeClient
 from kubedingtalk.leader import LeaderElector, LeaseSettings
-from kubedingtalk.testing.kube_api import KubeApiServer
-from tests.helpers import TcpProxy, wait_for
+from kubedingtalk.testing.kube_api import Grant, KubeApiServer
+from tests.helpers import LogCapture, TcpProxy, wait_for
 
 SHORT = {"lease_duration": 2.0, "renew_deadline": 1.0, "retry_period": 0.1}
 
@@ -101,3 +101,17 @@ def test_a_leader_cut_off_from_the_api_stops_leading_before_the_standby_takes_ov
         assert not overlap.both and not a.is_leader()
     finally:
         proxy.close()
+
+
+def test_a_forbidden_lease_is_reported_once_and_never_leads(kube_api: KubeApiServer, electors: list[LeaderElector],
+                                                            logs: LogCapture) -> None:
+    kube_api.tokens["pods-only"] = Grant(user="pods-only", verbs=frozenset({"get", "list", "watch"}),
+                                         namespaces=frozenset({"default"}))
+    cfg = kubernetes.client.Configuration()
+    cfg.host = kube_api.url
+    cfg.api_key["BearerToken"] = "Bearer pods-only"
+    a = elect(electors, KubeClient(cfg), "pod-a")
+    wait_for(lambda: kube_api.request_count("get", "leases") >= 5)
+    assert not a.is_leader()
+    (line,) = logs.events("cannot take part in leader election")
+    assert line["level"] == "error" and "forbidden" in line["error"]
