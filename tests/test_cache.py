@@ -40,11 +40,12 @@ def test_a_key_written_twice_is_reported_once() -> None:
 
 def test_replace_swaps_one_scope_and_deletes_what_vanished() -> None:
     cache = PodCache()
-    cache.upsert(record("a"))
+    a = record("a")
+    cache.upsert(a)
     cache.upsert(record("b"))
     cache.upsert(record("x", "payments"))
     start = cache.seq
-    gone = cache.replace("default", [record("a"), record("c")])
+    gone = cache.replace("default", [a, record("c")])
     assert gone == 1
     assert set(cache.list_keys()) == {("default", "a"), ("default", "c"), ("payments", "x")}
     # "a" came back identical, so it is not reported as changed.
