@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -60,7 +61,7 @@ def test_run_without_a_cluster_exits_2_naming_the_setting() -> None:
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_signals_stop_the_service_cleanly(signum: signal.Signals, kube_api: KubeApiServer, tmp_path: Path) -> None:
     kubeconfig = kube_api.write_kubeconfig(tmp_path / "kubeconfig")
-    env = {**ENV, "DRY_RUN": "true", "KUBE_USE_KUBECONFIG": "true", "KUBECONFIG": str(kubeconfig)}
+    env = {**ENV, "DRY_RUN": "true", "KUBE_USE_KUBECONFIG": "true", "KUBECONFIG": str(kubeconfig), "HTTP_PORT": "0"}
     proc = subprocess.Popen([sys.executable, "-m", "kubedingtalk"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lines: list[str] = []
@@ -74,6 +75,18 @@ def test_signals_stop_the_service_cleanly(signum: signal.Signals, kube_api: Kube
         proc.wait()
     started = json.loads(lines[-1])
     assert started["event"] == "service started" and started["level"] == "info"
+
+
+def test_a_busy_http_port_stops_start_up_with_exit_2(kube_api: KubeApiServer, tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("0.0.0.0", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = kubedingtalk("run", DRY_RUN="true", KUBE_USE_KUBECONFIG="true", HTTP_PORT=str(port),
+                            KUBECONFIG=str(kube_api.write_kubeconfig(tmp_path / "kubeconfig")))
+    assert done.returncode == 2
+    (problem,) = [json.loads(line) for line in done.stdout.splitlines() if '"cannot start"' in line]
+    assert problem["problem"].startswith(f"HTTP_PORT={port}: cannot listen")
 
 
 def test_send_test_posts_one_signed_message_and_exits_0(dingtalk: DingTalkServer) -> None:

@@ -34,7 +34,7 @@ def environment(kube: KubeApiServer, robot: DingTalkServer, tmp_path: Path, **ex
     """Default settings, except where the cluster and the robot are."""
     return {"KUBE_USE_KUBECONFIG": "true", "KUBECONFIG": str(kube.write_kubeconfig(tmp_path / "kubeconfig")),
             "DINGTALK_TOKEN": robot.webhook_url(TOKEN), "DINGTALK_SECRET": SECRET, "DINGTALK_KEYWORD": "k8s",
-            "CLUSTER_NAME": "e2e", **extra}
+            "CLUSTER_NAME": "e2e", "HTTP_PORT": "0", **extra}
 
 
 class Running:
