@@ -241,7 +241,8 @@ class Informer:
         self._rv = rv
         self.health.synced = True
         self.health.last_event = time.monotonic()
-        self._count(self.health.relists, "initial" if first else "resync")
+        if first:
+            self._count(self.health.relists, "initial")  # later lists are counted by their cause
         self._log.info("listed pods", pods=len(records), vanished=gone, resource_version=rv)
 
     def _watch(self) -> None:
