@@ -1,8 +1,9 @@
 """The imperative shell's lifecycle: start the components, wait for a signal, stop them.
 
 Components are threads with a ``start``/``stop``/``join`` life; the service
-starts them in order, stops them in reverse order (so the sender, last to
-start, is first to be told to flush), and reports the ones that did not stop.
+starts them in order, stops them one by one in reverse order (so what feeds a
+component has stopped before it is told to finish), and reports the ones that
+did not stop in time.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import queue
 import signal
 import socket
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,11 +72,13 @@ class Service:
             _log.info("service started", components=[c.name for c in started])
             self._stopping.wait()
         finally:
-            for component in reversed(started):
-                component.stop()
+            # One at a time, in reverse: the scanner finishes its pass before the sender is told to
+            # flush, and the state is written before the lease is released. One deadline for all.
+            deadline = time.monotonic() + self.stop_timeout
             stuck = []
             for component in reversed(started):
-                component.join(self.stop_timeout)
+                component.stop()
+                component.join(max(0.0, deadline - time.monotonic()))
                 if component.is_alive():
                     stuck.append(component.name)
         if stuck:
@@ -108,10 +112,11 @@ class Pipeline:
 
     @property
     def components(self) -> list[Component]:
-        """In start order: election, state, informers, scanner, sender. Stopped in reverse: the sender
-        flushes first, the state is written last while this replica still holds the lease."""
+        """In start order: election, state, sender, informers, scanner. Stopped in reverse: the scanner's
+        last pass ends, then the sender flushes it all, then the state is written while this replica
+        still holds the lease, and the lease is released last."""
         first: list[Component] = [self.leader] if self.leader else []
-        return [*first, self.persister, *self.informers, self.scanner, self.sender]
+        return [*first, self.persister, self.sender, *self.informers, self.scanner]
 
 
 def _pod_namespace(settings: Settings, service_account: Path) -> str:

@@ -21,6 +21,7 @@ class Worker:
         self._stop.wait()
         if self.stuck:
             self._release.wait()
+        self.events.append(f"finished {self.name}")
 
     def start(self) -> None:
         self.events.append(f"start {self.name}")
@@ -55,7 +56,23 @@ def test_components_start_in_order_and_stop_in_reverse() -> None:
     service.stop()
     thread.join(10)
     assert result == [0]
-    assert events == ["start informer", "start sender", "stop sender", "stop informer"]
+    assert events == ["start informer", "start sender", "stop sender", "finished sender", "stop informer",
+                      "finished informer"]
+
+
+def test_each_component_finishes_before_the_one_before_it_is_stopped() -> None:
+    events: list[str] = []
+    scanner = Worker("scanner", events, stuck=True)  # its last pass takes a while
+    service = Service([Worker("sender", events), scanner], stop_timeout=10)
+    thread, result = run_in_thread(service)
+    wait_for(lambda: len(events) == 2)
+    service.stop()
+    wait_for(lambda: "stop scanner" in events)
+    assert "stop sender" not in events
+    scanner.release()
+    thread.join(10)
+    assert result == [0]
+    assert events[2:] == ["stop scanner", "finished scanner", "stop sender", "finished sender"]
 
 
 def test_a_component_that_does_not_stop_makes_exit_code_1() -> None:
