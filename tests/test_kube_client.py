@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -75,3 +77,28 @@ def test_missing_credentials_are_a_configuration_error(tmp_path: Path) -> None:
         load(Settings(kube_use_kubeconfig=True), {"KUBECONFIG": str(tmp_path / "absent")})
     with pytest.raises(ConfigError, match="KUBE_USE_CLUSTER=true: not running in a cluster"):
         load(Settings(), {}, service_account=tmp_path)
+
+
+def test_kubeconfig_exec_plugin_credentials_are_refreshed_when_they_expire(tmp_path: Path) -> None:
+    token_file, plugin = tmp_path / "current-token", tmp_path / "plugin.py"
+    token_file.write_text("exec-one")
+    plugin.write_text(
+        "import datetime, json, pathlib\n"
+        "soon = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=1)\n"
+        "print(json.dumps({'apiVersion': 'client.authentication.k8s.io/v1', 'kind': 'ExecCredential',\n"
+        f"    'status': {{'token': pathlib.Path({str(token_file)!r}).read_text(),\n"
+        "               'expirationTimestamp': soon.strftime('%Y-%m-%dT%H:%M:%SZ')}}))\n")
+    with KubeApiServer(tokens={"exec-one": Grant(), "exec-two": Grant()}) as api:
+        kubeconfig = tmp_path / "kubeconfig"
+        kubeconfig.write_text(json.dumps({
+            "apiVersion": "v1", "kind": "Config", "current-context": "c",
+            "clusters": [{"name": "c", "cluster": {"server": api.url}}],
+            "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
+            "users": [{"name": "u", "user": {"exec": {"apiVersion": "client.authentication.k8s.io/v1",
+                                                      "command": sys.executable, "args": [str(plugin)],
+                                                      "interactiveMode": "Never"}}}]}))
+        client = load(Settings(kube_use_kubeconfig=True), {"KUBECONFIG": str(kubeconfig)})
+        assert client.request_json("GET", PODS)["kind"] == "PodList"
+        del api.tokens["exec-one"]  # the old credential is revoked; the plugin now hands out another
+        token_file.write_text("exec-two")
+        assert client.request_json("GET", PODS)["kind"] == "PodList"
