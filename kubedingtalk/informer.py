@@ -24,6 +24,7 @@ from kubedingtalk.cache import PodCache
 from kubedingtalk.kube_client import KubeApiError, KubeClient
 from kubedingtalk.records import MalformedPod, PodRecord, from_pod
 from kubedingtalk.wire import MalformedEvent, decode_event
+from kubedingtalk.worker import Worker
 
 _log = log.get_logger("kubedingtalk.informer")
 TRANSPORT_ERRORS = (urllib3.exceptions.HTTPError, OSError, ValueError)
@@ -83,28 +84,21 @@ class InformerHealth:
     failing: str | None = None
 
 
-class Informer:
+class Informer(Worker):
     """Lists and watches pods in one scope (a namespace, or None for all) into a ``PodCache``."""
 
     def __init__(self, client: KubeClient, cache: PodCache, namespace: str | None,
                  options: InformerOptions | None = None, resource_version: str | None = None) -> None:
         """``resource_version`` resumes a watch from a known point without listing first."""
+        super().__init__(f"informer/{namespace or '*'}")
         self.client, self.cache, self.namespace = client, cache, namespace
         self.options = options or InformerOptions()
-        self.name = f"informer/{namespace or '*'}"
         self.health = InformerHealth(namespace)
         self._rv: str | None = resource_version
-        self._stop = threading.Event()
         self._resp: urllib3.BaseHTTPResponse | None = None
         self._resp_lock = threading.Lock()
-        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
         self._log = _log.bind(informer=self.name)
         self._last_failure: tuple[int, str] | None = None
-
-    # -- lifecycle (the service's Component protocol) -------------------------
-
-    def start(self) -> None:
-        self._thread.start()
 
     def stop(self) -> None:
         """Ask the thread to end, cutting a blocked watch so it ends within about a second."""
@@ -113,12 +107,6 @@ class Informer:
             resp = self._resp
         if resp is not None:
             _cut(resp)
-
-    def join(self, timeout: float | None = None) -> None:
-        self._thread.join(timeout)
-
-    def is_alive(self) -> bool:
-        return self._thread.is_alive()
 
     # -- the loop -------------------------------------------------------------
 

@@ -14,7 +14,6 @@ On a clean stop the holder releases the Lease so a standby takes over at once.
 from __future__ import annotations
 
 import math
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ import urllib3
 
 from kubedingtalk import log
 from kubedingtalk.kube_client import KubeApiError, KubeClient
+from kubedingtalk.worker import Worker
 
 _log = log.get_logger("kubedingtalk.leader")
 
@@ -43,41 +43,25 @@ def _micro_time(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-class LeaderElector:
+class LeaderElector(Worker):
     """Tries to acquire and renew the Lease every ``retry_period``; ``is_leader`` gates the sender."""
 
     def __init__(self, client: KubeClient, settings: LeaseSettings, clock: Callable[[], float] = time.monotonic,
                  wall: Callable[[], float] = time.time) -> None:
+        super().__init__("leader-elector")
         self.client, self.settings, self.clock, self.wall = client, settings, clock, wall
-        self.name = "leader-elector"
         self.transitions = 0
         self._renewed_at: float | None = None  # our clock, last successful acquire/renew
         self._observed: tuple[Any, ...] | None = None  # the lease record we last saw
         self._observed_at = 0.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="leader-elector", daemon=True)
         self._was_leader = False
         self._last_problem: str | None = None
         self.on_change: Callable[[bool], None] = lambda leading: None
-        self._path = (f"/apis/coordination.k8s.io/v1/namespaces/{settings.namespace}/leases")
+        self._path = f"/apis/coordination.k8s.io/v1/namespaces/{settings.namespace}/leases"
 
     def is_leader(self) -> bool:
         renewed = self._renewed_at
         return renewed is not None and self.clock() - renewed < self.settings.renew_deadline
-
-    # -- lifecycle --------------------------------------------------------------------
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def join(self, timeout: float | None = None) -> None:
-        self._thread.join(timeout)
-
-    def is_alive(self) -> bool:
-        return self._thread.is_alive()
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -23,6 +23,7 @@ from kubedingtalk.cache import Key, PodCache
 from kubedingtalk.ledger import EVENT_KINDS, Announcement, IncidentKey, Ledger
 from kubedingtalk.records import PodRecord
 from kubedingtalk.rules import Finding, RuleSettings, evaluate, next_due
+from kubedingtalk.worker import Worker
 
 _log = log.get_logger("kubedingtalk.scanner")
 
@@ -34,15 +35,15 @@ class ScannerSettings:
     rules: RuleSettings = field(default_factory=RuleSettings)
 
 
-class Scanner:
+class Scanner(Worker):
     """Evaluates the cache into the ledger; one ``scan`` per pass, run by its own thread."""
 
     def __init__(self, cache: PodCache, ledger: Ledger, out: queue.Queue[Announcement],
                  settings: ScannerSettings | None = None, clock: Callable[[], float] = time.time) -> None:
+        super().__init__("scanner")
         self.cache, self.ledger, self.out = cache, ledger, out
         self.settings = settings or ScannerSettings()
         self.clock = clock
-        self.name = "scanner"
         self.passes = 0
         self._born = clock()
         self.evaluated = 0  # pods evaluated, all passes: proportional to changes, not to the cache
@@ -62,9 +63,7 @@ class Scanner:
         self._adopted_term: int | None = None
         self._unreconciled: set[IncidentKey] = set()
         self._snapshot_version = -1
-        self._stop = threading.Event()
         self._woken = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="scanner", daemon=True)
 
     # -- the pure-ish pass -------------------------------------------------------
 
@@ -184,18 +183,6 @@ class Scanner:
         return min([now + self.settings.tick, *candidates])
 
     # -- the thread -------------------------------------------------------------------
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def join(self, timeout: float | None = None) -> None:
-        self._thread.join(timeout)
-
-    def is_alive(self) -> bool:
-        return self._thread.is_alive()
 
     def _run(self) -> None:
         last = 0.0

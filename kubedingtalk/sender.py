@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import queue
 import random
-import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from kubedingtalk import log
 from kubedingtalk.dingtalk import CONFIG, OK, REJECTED, RETRY, THROTTLED, TOO_LARGE, Answer, DingTalkClient
 from kubedingtalk.ledger import Announcement
 from kubedingtalk.messages import Message, Renderer, incident_name
+from kubedingtalk.worker import Worker
 
 _log = log.get_logger("kubedingtalk.sender")
 MIN_LIMIT = 2_000
@@ -44,17 +44,17 @@ class SenderSettings:
     dry_run: bool = False
 
 
-class Sender:
+class Sender(Worker):
     """Consumes ``inbox`` on its own thread; ``stats`` counts outcomes for metrics and tests."""
 
     def __init__(self, inbox: queue.Queue[Announcement], client: DingTalkClient | None, renderer: Renderer,
                  settings: SenderSettings | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         if client is None and not (settings and settings.dry_run):
             raise ValueError("a DingTalk client is required unless dry_run is on")
+        super().__init__("sender")
         self.inbox, self.client, self.renderer = inbox, client, renderer
         self.settings = settings or SenderSettings()
         self.clock = clock
-        self.name = "sender"
         self.stats: Counter[str] = Counter()
         self.may_send: Callable[[], bool] = lambda: True  # leader election gates sending here
         self.observe: Callable[[float], None] = lambda seconds: None  # request latency, for metrics
@@ -64,26 +64,15 @@ class Sender:
         self._retries = 0
         self._limit = renderer.limit
         self._last_problem: tuple[str, int | None] | None = None
-        self._stop = threading.Event()
         self._deadline: float | None = None
-        self._thread = threading.Thread(target=self._run, name="sender", daemon=True)
 
     # -- lifecycle ------------------------------------------------------------------
-
-    def start(self) -> None:
-        self._thread.start()
 
     def stop(self) -> None:
         """Stop taking new work; flush what is queued within the shutdown timeout."""
         if self._deadline is None:
             self._deadline = self.clock() + self.settings.shutdown_timeout
         self._stop.set()
-
-    def join(self, timeout: float | None = None) -> None:
-        self._thread.join(timeout)
-
-    def is_alive(self) -> bool:
-        return self._thread.is_alive()
 
     @property
     def queued(self) -> int:

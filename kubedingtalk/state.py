@@ -21,6 +21,7 @@ import urllib3
 from kubedingtalk import log
 from kubedingtalk.kube_client import KubeApiError, KubeClient
 from kubedingtalk.ledger import Ledger, LedgerSettings
+from kubedingtalk.worker import Worker
 
 _log = log.get_logger("kubedingtalk.state")
 DATA_KEY = "ledger.json"
@@ -164,19 +165,17 @@ class StateStore:
         self._rv, self._exists = obj["metadata"]["resourceVersion"], True
 
 
-class StatePersister:
+class StatePersister(Worker):
     """Writes the scanner's latest ledger snapshot at most once per ``interval``, and once more at stop."""
 
     def __init__(self, store: StateStore, may_write: Callable[[], bool] = lambda: True,
                  interval: float = 3.0) -> None:
+        super().__init__("state")
         self.store, self.may_write, self.interval = store, may_write, interval
-        self.name = "state"
         self._latest: dict[str, Any] | None = None
         self._version = 0
         self._written = 0
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="state", daemon=True)
 
     def offer(self, state: dict[str, Any]) -> None:
         """Called by the scanner after a pass that changed the ledger (cheap: just keeps it)."""
@@ -193,18 +192,6 @@ class StatePersister:
         if saved:
             self._written = version
         return saved
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def join(self, timeout: float | None = None) -> None:
-        self._thread.join(timeout)
-
-    def is_alive(self) -> bool:
-        return self._thread.is_alive()
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
