@@ -74,43 +74,30 @@ def parse_bool(raw: str) -> bool:
         raise _Invalid("one of true/false, 1/0, yes/no, on/off") from None
 
 
-def _milliseconds(minimum: int) -> Callable[[str], int]:
+def _integer(expected: str, minimum: int, maximum: int | None = None) -> Callable[[str], int]:
+    """A whole number within bounds; ``expected`` is the form named in the error."""
+
     def parse(raw: str) -> int:
-        expected = f"a whole number of milliseconds >= {minimum}"
         try:
             value = int(raw.strip())
         except ValueError:
             raise _Invalid(expected) from None
-        if value < minimum:
+        if value < minimum or (maximum is not None and value > maximum):
             raise _Invalid(expected)
         return value
 
     return parse
+
+
+def _milliseconds(minimum: int) -> Callable[[str], int]:
+    return _integer(f"a whole number of milliseconds >= {minimum}", minimum)
 
 
 def _count(minimum: int, maximum: int) -> Callable[[str], int]:
-    def parse(raw: str) -> int:
-        expected = f"a whole number from {minimum} to {maximum}"
-        try:
-            value = int(raw.strip())
-        except ValueError:
-            raise _Invalid(expected) from None
-        if not minimum <= value <= maximum:
-            raise _Invalid(expected)
-        return value
-
-    return parse
+    return _integer(f"a whole number from {minimum} to {maximum}", minimum, maximum)
 
 
-def _port(raw: str) -> int:
-    expected = "a TCP port number from 0 to 65535"
-    try:
-        value = int(raw.strip())
-    except ValueError:
-        raise _Invalid(expected) from None
-    if not 0 <= value <= 65535:
-        raise _Invalid(expected)
-    return value
+_port = _integer("a TCP port number from 0 to 65535", 0, 65535)
 
 
 def _split_list(raw: str) -> list[str]:
