@@ -31,7 +31,6 @@ _CLASSES: dict[int, str] = {0: OK, -1: RETRY, 130101: THROTTLED, 410100: THROTTL
                             430104: REJECTED}
 _HINTS = (
     ("sign not match", "the signature was rejected: check DINGTALK_SECRET (the robot's SEC... secret)"),
-    ("invalid timestamp", "the signature's timestamp was rejected: check this machine's clock (NTP)"),
     ("timestamp", "the signature's timestamp was rejected: check this machine's clock (NTP)"),
     ("keywords not in content", "no keyword in the message: set DINGTALK_KEYWORD to one of the robot's keywords"),
     ("ip", "this address is not in the robot's IP allow-list: check the robot's security settings"),

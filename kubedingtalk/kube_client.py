@@ -46,8 +46,6 @@ class KubeApiError(Exception):
             details = body.get("details")
             if isinstance(details, Mapping) and isinstance(details.get("retryAfterSeconds"), int | float):
                 retry = float(details["retryAfterSeconds"])
-            code = body.get("code")
-            status = code if isinstance(code, int) and status == 200 else status
         header = (headers or {}).get("Retry-After")
         if header is not None:
             with contextlib.suppress(ValueError):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -162,20 +162,22 @@ class Renderer:
 
     def digest(self, items: Sequence[Announcement]) -> list[Message]:
         """Many announcements merged into as few messages as the size limit allows, none left out."""
-        messages: list[Message] = []
+        return list(self.digests(items))
+
+    def digests(self, items: Sequence[Announcement]) -> Iterator[Message]:
+        """``digest``, one message at a time: a sender that can post only the first renders only it."""
         batch: list[Announcement] = []
         estimate = 0
         for a in items:
             line = len(json.dumps(self._digest_line(a), ensure_ascii=False).encode("utf-8"))
             # Exact sizing (rendering the whole batch) only once the estimate nears the limit.
             if batch and estimate + line > self.limit - 1500 and self._untrimmed_size([*batch, a]) > self.limit:
-                messages.append(self._digest(batch))
+                yield self._digest(batch)
                 batch, estimate = [], 0
             batch.append(a)
             estimate += line
         if batch:
-            messages.append(self._digest(batch))
-        return messages
+            yield self._digest(batch)
 
     def _digest_parts(self, items: Sequence[Announcement]) -> tuple[str, str, tuple[str, ...], tuple[str, ...]]:
         firing = sum(1 for a in items if a.state == "firing")

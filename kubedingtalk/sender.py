@@ -160,7 +160,7 @@ class Sender(Worker):
         plenty = budget * 2 >= self.settings.rate_per_minute and len(self._pending) <= budget
         if len(self._pending) == 1 or (plenty and not stopping):
             return renderer.render(self._pending[0])
-        return renderer.digest(list(self._pending))[0]
+        return next(renderer.digests(list(self._pending)))
 
     def _send_one(self, message: Message) -> None:
         count = len(message.announcements)
