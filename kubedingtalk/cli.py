@@ -82,9 +82,10 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     if args.command == "config":
         print(json.dumps(settings.redacted(), indent=2))
         return 0
+    # Before send-test too: its error text passes the redactor, which must know the secrets.
+    log.configure(settings.log_level, settings.log_format, settings.secrets())
     if args.command == "send-test":
         return send_test(settings, env)
-    log.configure(settings.log_level, settings.log_format, settings.secrets())
     from kubedingtalk.service import run
 
     return run(settings)
