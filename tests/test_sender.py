@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import queue
 from collections.abc import Iterator
 
@@ -128,44 +129,43 @@ def test_a_storm_of_200_workloads_is_merged_within_the_rate_and_names_every_inci
     assert all(f"shop/svc-{i:03d}" in text for i in range(200))
 
 
-def test_the_rate_holds_across_windows_without_throttling() -> None:
-    with DingTalkServer([Robot("t")], rate_limit=3, window=1.0, penalty=30.0) as robot:
-        settings = SenderSettings(rate_per_minute=3, window=1.0, retry_initial=0.05, shutdown_timeout=3.0)
-        client = DingTalkClient(Secret(robot.webhook_url("t")), environ={})
-        sender = Sender(queue.Queue(), client, Renderer(), settings)
+@contextlib.contextmanager
+def windowed(rate: int, window: float) -> Iterator[tuple[DingTalkServer, Sender]]:
+    """A robot and a sender sharing a short rate window (``rate`` per ``window`` seconds), so windows pass quickly."""
+    with DingTalkServer([Robot("t")], rate_limit=rate, window=window, penalty=30.0) as robot:
+        settings = SenderSettings(rate_per_minute=rate, window=window, retry_initial=0.05, shutdown_timeout=3.0)
+        sender = Sender(queue.Queue(), DingTalkClient(Secret(robot.webhook_url("t")), environ={}), Renderer(),
+                        settings)
         sender.start()
         try:
-            for i in range(3):
-                sender.inbox.put(announce(f"first-{i}"))
-            robot.wait_for_messages(3)
-            for i in range(2):
-                sender.inbox.put(announce(f"second-{i}"))
-            wait_for(lambda: sender.stats["announcements_sent"] == 5)
+            yield robot, sender
         finally:
             sender.stop()
             sender.join(5)
+
+
+def test_the_rate_holds_across_windows_without_throttling() -> None:
+    with windowed(3, 1.0) as (robot, sender):
+        for i in range(3):
+            sender.inbox.put(announce(f"first-{i}"))
+        robot.wait_for_messages(3)
+        for i in range(2):
+            sender.inbox.put(announce(f"second-{i}"))
+        wait_for(lambda: sender.stats["announcements_sent"] == 5)
         assert robot.answers == {0: len(robot.messages)}
         stamps = [m.arrived for m in robot.messages]
         assert all(later - earlier >= 1.0 for earlier, later in zip(stamps, stamps[3:], strict=False))
 
 
 def test_once_half_the_budget_is_spent_the_rest_is_paced_and_merged_not_stalled() -> None:
-    with DingTalkServer([Robot("t")], rate_limit=6, window=3.0, penalty=30.0) as robot:
-        settings = SenderSettings(rate_per_minute=6, window=3.0, retry_initial=0.05, shutdown_timeout=3.0)
-        client = DingTalkClient(Secret(robot.webhook_url("t")), environ={})
-        sender = Sender(queue.Queue(), client, Renderer(), settings)
-        sender.start()
-        try:
-            for i in range(3):
-                sender.inbox.put(announce(f"first-{i}"))
-            robot.wait_for_messages(3)
-            for i in range(8):
-                sender.inbox.put(announce(f"late-{i}"))
-            # Paced, not stalled until the first sends leave the window: a digest within a second or so.
-            wait_for(lambda: sender.stats["announcements_sent"] == 11, timeout=2.5)
-        finally:
-            sender.stop()
-            sender.join(5)
+    with windowed(6, 3.0) as (robot, sender):
+        for i in range(3):
+            sender.inbox.put(announce(f"first-{i}"))
+        robot.wait_for_messages(3)
+        for i in range(8):
+            sender.inbox.put(announce(f"late-{i}"))
+        # Paced, not stalled until the first sends leave the window: a digest within a second or so.
+        wait_for(lambda: sender.stats["announcements_sent"] == 11, timeout=2.5)
         assert 4 <= len(robot.messages) <= 6 and robot.answers == {0: len(robot.messages)}
         assert all(f"late-{i}" in robot.transcript() for i in range(8))
 

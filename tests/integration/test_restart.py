@@ -49,13 +49,18 @@ def persisted_open(kube: KubeApiServer) -> list[str]:
     return [i["key"][2] for i in json.loads(cm["data"][DATA_KEY])["incidents"] if i["open"]]
 
 
+def web_announced_then_stopped(kube: KubeApiServer, robot: DingTalkServer, env: dict[str, str]) -> None:
+    """A first instance sees ``web`` crash-loop, announces it, and stops (writing its state)."""
+    first = Instance(env)
+    kube.create(pods.crash_loop(pods.pod("web")))
+    robot.wait_for_messages(1)
+    first.stop()
+
+
 def test_a_restart_during_an_incident_does_not_announce_it_again(kube_api: KubeApiServer, dingtalk: DingTalkServer,
                                                                 tmp_path: Path) -> None:
     env = environment(kube_api, dingtalk, tmp_path)
-    first = Instance(env)
-    kube_api.create(pods.crash_loop(pods.pod("web")))
-    dingtalk.wait_for_messages(1)
-    first.stop()
+    web_announced_then_stopped(kube_api, dingtalk, env)
     assert persisted_open(kube_api) == ["web"]
     second = Instance(env)
     try:
@@ -71,10 +76,7 @@ def test_a_restart_during_an_incident_does_not_announce_it_again(kube_api: KubeA
 def test_a_recovery_while_down_is_announced_once_after_start(kube_api: KubeApiServer, dingtalk: DingTalkServer,
                                                              tmp_path: Path) -> None:
     env = environment(kube_api, dingtalk, tmp_path)
-    first = Instance(env)
-    kube_api.create(pods.crash_loop(pods.pod("web")))
-    dingtalk.wait_for_messages(1)
-    first.stop()
+    web_announced_then_stopped(kube_api, dingtalk, env)
     kube_api.apply(pods.healthy(pods.crash_loop(pods.pod("web"))))
     second = Instance(env)
     try:
