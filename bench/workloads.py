@@ -6,11 +6,11 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 from kubedingtalk.testing import pods
+from kubedingtalk.testing.waiting import poll
 
 NAMESPACE = "bench"
 
@@ -119,8 +119,5 @@ class EmulatorProcess:
 
 
 def wait_until(condition: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"benchmark timed out waiting for {what}")
-        time.sleep(0.005)
+    if not poll(condition, timeout, interval=0.005):
+        raise TimeoutError(f"benchmark timed out waiting for {what}")

@@ -13,8 +13,6 @@ from __future__ import annotations
 import sys
 import tempfile
 import threading
-import time
-from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import TextIO
@@ -25,18 +23,10 @@ from kubedingtalk.service import Pipeline, Service, build
 from kubedingtalk.testing.dingtalk import DingTalkServer, Message, Robot
 from kubedingtalk.testing.kube_api import KubeApiServer
 from kubedingtalk.testing.scenario import INITIAL, STEPS
+from kubedingtalk.testing.waiting import poll
 
 TOKEN, SECRET, KEYWORD = "demo-robot-token", "SECdemo0123456789", "k8s"
 STEP_TIMEOUT = 15.0
-
-
-def _wait(condition: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def _delivered(pipeline: Pipeline, robot: DingTalkServer, count: int) -> bool:
@@ -67,13 +57,13 @@ def run(out: TextIO = sys.stdout) -> int:
         print("Running kube-dingtalk against them (NOT_READY_MIN_TIME=3000, other settings default).", file=out)
         robot.on_message = lambda message: _show(message, out)
         thread.start()
-        ok = _wait(lambda: all(i.health.synced for i in pipeline.informers), STEP_TIMEOUT)
+        ok = bool(poll(lambda: all(i.health.synced for i in pipeline.informers), STEP_TIMEOUT))
         expected = 0
         for number, step in enumerate(STEPS, 1):
             print(f"\n{number}. {step.title}", file=out, flush=True)
             step.play(kube)
             expected += step.messages
-            arrived = _wait(partial(_delivered, pipeline, robot, expected), STEP_TIMEOUT)
+            arrived = bool(poll(partial(_delivered, pipeline, robot, expected), STEP_TIMEOUT))
             ok = ok and arrived
         service.stop()
         thread.join(30)
